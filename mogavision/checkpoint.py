@@ -1,0 +1,312 @@
+# Copyright (c) mogavision contributors. Licensed under the Apache License 2.0.
+"""Checkpoint formats of MogaNet and safe loading.
+
+* Safe loading: torch >= 2.6 unpickles with ``weights_only=True``. mmengine
+  Runner checkpoints and the released MogaNet files need a few more types
+  than torch allows by default; :func:`register_safe_globals` allow-lists
+  exactly those, and nothing executable. A checkpoint asking for any other
+  global is refused by torch before anything runs.
+* Formats: the release's timm ``.pth.tar`` (``state_dict`` and possibly
+  ``state_dict_ema``), raw state dicts, ``model``-keyed files and mm-style
+  files whose backbone keys carry a ``backbone.`` prefix.
+  :func:`filter_backbone_state_dict` maps all of them to backbone keys, in
+  the manner of timm's ``checkpoint_filter_fn``.
+"""
+import argparse
+import codecs
+import os
+import os.path as osp
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from collections import OrderedDict
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer, print_log
+
+#: Keys of a checkpoint that hold a state dict, in order of preference.
+STATE_DICT_KEYS = ('state_dict', 'model', 'module')
+#: Prefixes under which an mm-style or wrapped checkpoint keeps the backbone.
+BACKBONE_PREFIXES = ('backbone.', 'module.backbone.', 'module.')
+#: Top-level names of MogaNet's own parameters and buffers.
+BACKBONE_ROOTS = tuple(f'{name}{i}.' for i in range(1, 5)
+                       for name in ('patch_embed', 'blocks', 'norm'))
+
+
+RELEASE_URL = ('https://github.com/Westlake-AI/MogaNet/releases/download/'
+               'moganet-in1k-weights/')
+#: ImageNet-1k weights of the release, by ``mogavision://<name>``. ``use_ema``
+#: is the copy the paper reports (EMA for S and larger).
+RELEASED_WEIGHTS = {
+    'moganet_xtiny': dict(
+        file='moganet_xtiny_sz224_8xbs128_ep300.pth.tar', use_ema=False),
+    'moganet_tiny': dict(
+        file='moganet_tiny_sz224_8xbs128_ep300.pth.tar', use_ema=False),
+    'moganet_small': dict(
+        file='moganet_small_sz224_8xbs128_ep300.pth.tar', use_ema=True),
+    'moganet_base': dict(
+        file='moganet_base_sz224_8xbs128_ep300.pth.tar', use_ema=True),
+    'moganet_large': dict(
+        file='moganet_large_sz224_8xbs64_ep300.pth.tar', use_ema=True),
+    'moganet_xlarge': dict(
+        file='moganet_xlarge_sz224_8xbs64_ep300.pth.tar', use_ema=True),
+    'moganet_xtiny_256': dict(
+        file='moganet_xtiny_sz256_8xbs128_ep300.pth.tar', use_ema=False),
+    'moganet_tiny_256': dict(
+        file='moganet_tiny_sz256_8xbs128_ep300.pth.tar', use_ema=False),
+}
+RELEASE_SCHEME = 'mogavision://'
+DOWNLOAD_TIMEOUT_S = 30
+
+
+def resolve_checkpoint(checkpoint: str, use_ema: Optional[bool] = None):
+    """Turn ``mogavision://<name>``, an http(s) URL or a path into a local
+    file (downloading into torch's hub cache once) and the EMA choice.
+
+    Returns:
+        tuple: ``(local_path, use_ema)``; ``use_ema`` defaults to the release
+        table's choice for ``mogavision://`` names and to False otherwise.
+    """
+    if checkpoint.startswith(RELEASE_SCHEME):
+        name = checkpoint[len(RELEASE_SCHEME):]
+        if name not in RELEASED_WEIGHTS:
+            raise KeyError(f'Unknown released weights {checkpoint!r}; known: '
+                           f'{sorted(RELEASED_WEIGHTS)}.')
+        entry = RELEASED_WEIGHTS[name]
+        checkpoint = RELEASE_URL + entry['file']
+        use_ema = entry['use_ema'] if use_ema is None else use_ema
+    if checkpoint.startswith(('http://', 'https://')):
+        checkpoint = _download_once(checkpoint)
+    return checkpoint, bool(use_ema)
+
+
+def _download_once(url: str) -> str:
+    cache_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
+    target = osp.join(cache_dir, osp.basename(url))
+    if osp.isfile(target):
+        return target
+    os.makedirs(cache_dir, exist_ok=True)
+    print_log(f'Downloading {url} to {target}', logger='current')
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp, \
+                tempfile.NamedTemporaryFile(dir=cache_dir, delete=False) as tmp:
+            shutil.copyfileobj(resp, tmp)
+    except (urllib.error.URLError, OSError) as exc:
+        raise RuntimeError(
+            f'Could not download pretrained weights {url} ({exc}). On an '
+            f'offline machine, fetch the file elsewhere and put it at '
+            f'{target}, or point init_cfg.checkpoint at a local file, or '
+            'disable pretraining with --cfg-options '
+            'model.backbone.init_cfg=None.') from exc
+    os.replace(tmp.name, target)  # atomic: no half-written cache entry
+    return target
+
+
+def _restricted_getattr(obj, name):
+    """Stand-in for ``getattr`` while unpickling.
+
+    mmengine's ``HistoryBuffer`` pickles its statistics methods as
+    ``getattr(HistoryBuffer, 'mean')``; anything else is refused, so the
+    global name ``getattr`` cannot be used to reach arbitrary callables.
+    """
+    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(obj, name)
+    raise torch.serialization.pickle.UnpicklingError(
+        f'Refusing getattr({obj!r}, {name!r}) while loading a checkpoint: '
+        'only HistoryBuffer statistics methods are allowed.')
+
+
+def _numpy_globals():
+    multiarray = np._core.multiarray if hasattr(np, '_core') else \
+        np.core.multiarray
+    dtype_classes = [
+        type(np.dtype(t)) for t in ('b', 'B', 'h', 'H', 'i', 'I', 'l', 'L',
+                                   'q', 'Q', 'e', 'f', 'd', 'g', '?', 'U',
+                                   'S', 'O')
+    ]
+    return [multiarray._reconstruct, multiarray.scalar, np.ndarray,
+            np.dtype] + dtype_classes
+
+
+def safe_globals():
+    """Everything beyond torch's defaults that a trusted mmengine Runner
+    checkpoint or a released MogaNet checkpoint pickles."""
+    return [
+        HistoryBuffer,
+        (_restricted_getattr, '__builtin__.getattr'),
+        (_restricted_getattr, 'builtins.getattr'),
+        codecs.encode,
+        argparse.Namespace,
+        *_numpy_globals(),
+    ]
+
+
+def register_safe_globals():
+    """Allow-list :func:`safe_globals` for ``torch.load(weights_only=True)``
+    (idempotent). Called on ``import mogavision``."""
+    torch.serialization.add_safe_globals(safe_globals())
+
+
+def load_checkpoint_file(filename: str, map_location='cpu') -> dict:
+    """``torch.load`` under ``weights_only=True`` with readable errors.
+
+    Raises:
+        FileNotFoundError: ``filename`` does not exist.
+        RuntimeError: the file is truncated/corrupt or pickles an object
+            that is not allow-listed (the message says which).
+    """
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'Checkpoint file not found: {filename}')
+    register_safe_globals()
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except torch.serialization.pickle.UnpicklingError as exc:
+        raise RuntimeError(
+            f'Refused to load {filename}: it pickles objects outside the '
+            f'allow-list of safe types ({exc}). Such a file can run code '
+            'when loaded; re-save its tensors as a plain state dict if you '
+            'trust its origin.') from exc
+    except (RuntimeError, EOFError) as exc:
+        raise RuntimeError(f'Could not read checkpoint {filename}: it is '
+                           f'truncated or not a PyTorch file ({exc}).') from exc
+
+
+def unwrap_state_dict(checkpoint, use_ema: bool = False) -> Dict[str, torch.Tensor]:
+    """The state dict inside a checkpoint of any supported container format.
+
+    Args:
+        checkpoint (dict): What ``torch.load`` returned.
+        use_ema (bool): Take ``state_dict_ema`` (timm EMA weights). An error
+            if the checkpoint has none.
+    """
+    if not isinstance(checkpoint, dict):
+        raise TypeError(f'A checkpoint must be a dict, got {type(checkpoint)}.')
+    if use_ema:
+        if 'state_dict_ema' not in checkpoint:
+            raise KeyError('use_ema=True but the checkpoint has no '
+                           f"'state_dict_ema' (keys: {sorted(checkpoint)[:10]}).")
+        return checkpoint['state_dict_ema']
+    for key in STATE_DICT_KEYS:
+        if key in checkpoint and isinstance(checkpoint[key], dict):
+            return checkpoint[key]
+    return checkpoint
+
+
+def filter_backbone_state_dict(state_dict: Dict[str, torch.Tensor],
+                               prefix: Optional[str] = None):
+    """Map a state dict of any supported format to MogaNet backbone keys.
+
+    Args:
+        state_dict (dict): A raw state dict (see :func:`unwrap_state_dict`).
+        prefix (str, optional): Keep only keys under this prefix and strip
+            it. By default a ``backbone.`` (or ``module.``) prefix is
+            detected and stripped.
+
+    Returns:
+        tuple: ``(backbone_state_dict, dropped_keys)``; dropped keys are
+        those outside the backbone (classifier, neck, heads), removed on
+        purpose.
+    """
+    if prefix is None:
+        prefix = next((p for p in BACKBONE_PREFIXES
+                       if any(k.startswith(p + r) for k in state_dict
+                              for r in BACKBONE_ROOTS)), '')
+    out, dropped = OrderedDict(), []
+    for key, value in state_dict.items():
+        if prefix and not key.startswith(prefix):
+            dropped.append(key)
+            continue
+        name = key[len(prefix):]
+        if name.startswith(BACKBONE_ROOTS):
+            out[name] = value
+        else:
+            dropped.append(key)
+    return out, dropped
+
+
+def load_backbone_checkpoint(model: torch.nn.Module,
+                             filename: str,
+                             prefix: Optional[str] = None,
+                             use_ema: Optional[bool] = None,
+                             map_location='cpu',
+                             logger='current'):
+    """Load a released or mm-style checkpoint into a MogaNet backbone.
+
+    ``filename`` is a path, a URL or ``mogavision://<name>`` (see
+    :data:`RELEASED_WEIGHTS`). Non-backbone keys are dropped (and logged as
+    such); missing or unexpected backbone keys are logged by name; a shape
+    mismatch is an error naming the key and both shapes, and leaves ``model``
+    untouched.
+
+    Returns:
+        dict: ``missing_keys``, ``unexpected_keys`` and ``dropped_keys``.
+    """
+    filename, use_ema = resolve_checkpoint(filename, use_ema)
+    checkpoint = load_checkpoint_file(filename, map_location=map_location)
+    state_dict, dropped = filter_backbone_state_dict(
+        unwrap_state_dict(checkpoint, use_ema=use_ema), prefix=prefix)
+    own = model.state_dict()
+    mismatched = [
+        f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
+        for k, v in state_dict.items() if k in own and v.shape != own[k].shape
+    ]
+    if mismatched:
+        raise ValueError(
+            f'Checkpoint {filename} does not fit this MogaNet '
+            f'(arch={getattr(model, "arch_name", "?")}); shape mismatch:\n  ' +
+            '\n  '.join(mismatched) + '\nCheck the arch of the config against '
+            'the checkpoint.')
+    if not state_dict:
+        raise ValueError(f'Checkpoint {filename} holds no MogaNet backbone '
+                         f'keys (prefix={prefix!r}); first keys: '
+                         f'{list(unwrap_state_dict(checkpoint))[:5]}.')
+    result = model.load_state_dict(state_dict, strict=False)
+    print_log(
+        f'Loaded MogaNet weights from {filename}'
+        f'{" (EMA)" if use_ema else ""}: {len(state_dict)} tensors; '
+        f'{len(dropped)} non-backbone keys dropped on purpose'
+        f'{" (e.g. " + ", ".join(dropped[:3]) + ")" if dropped else ""}.',
+        logger=logger)
+    for kind, keys in (('missing', result.missing_keys),
+                       ('unexpected', result.unexpected_keys)):
+        if keys:
+            print_log(f'{len(keys)} {kind} keys in {filename}: '
+                      f'{", ".join(keys)}', logger=logger, level=30)
+    return dict(missing_keys=list(result.missing_keys),
+                unexpected_keys=list(result.unexpected_keys),
+                dropped_keys=dropped)
+
+
+def convert_release_classifier(checkpoint: dict, use_ema: bool = False):
+    """Turn a released classification checkpoint into an mmpretrain
+    ``ImageClassifier`` state dict: ``backbone.*`` + ``head.fc.*``.
+
+    Returns:
+        tuple: ``(state_dict, mapping)`` where ``mapping`` lists
+        ``(source_key, target_key)`` pairs.
+    """
+    source = unwrap_state_dict(checkpoint, use_ema=use_ema)
+    backbone, dropped = filter_backbone_state_dict(source)
+    out, mapping = OrderedDict(), []
+    src_prefix = next((p for p in BACKBONE_PREFIXES
+                       if any(k.startswith(p) for k in source)), '')
+    for key, value in backbone.items():
+        out[f'backbone.{key}'] = value
+        mapping.append((src_prefix + key, f'backbone.{key}'))
+    head_keys = {'head.weight': 'head.fc.weight', 'head.bias': 'head.fc.bias',
+                 'head.fc.weight': 'head.fc.weight',
+                 'head.fc.bias': 'head.fc.bias'}
+    unknown = []
+    for key in dropped:
+        if key in head_keys:
+            out[head_keys[key]] = source[key]
+            mapping.append((key, head_keys[key]))
+        else:
+            unknown.append(key)
+    if unknown:
+        raise KeyError(f'Unexpected keys in the classification checkpoint '
+                       f'(neither backbone nor head): {unknown[:10]}')
+    return out, mapping

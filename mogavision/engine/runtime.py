@@ -1,0 +1,161 @@
+# Copyright (c) mogavision contributors. Licensed under the Apache License 2.0.
+"""Config adjustments shared by ``tools/train.py`` and ``tools/test.py``:
+one entry point for the four toolboxes, decided by the config's
+``default_scope``."""
+import os.path as osp
+from typing import Iterator, Tuple
+
+import torch
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+#: default_scope -> task name
+TASKS = {'mmpretrain': 'cls', 'mmdet': 'det', 'mmseg': 'seg', 'mmpose': 'pose'}
+
+
+def task_of(cfg: Config) -> str:
+    """The task of a config (``cls``, ``det``, ``seg`` or ``pose``)."""
+    scope = cfg.get('default_scope')
+    if scope not in TASKS:
+        raise ValueError(
+            f"Config default_scope={scope!r} is not one of {sorted(TASKS)}; "
+            'mogavision tools run mmpretrain, mmdet, mmseg and mmpose configs.')
+    return TASKS[scope]
+
+
+def apply_common_options(cfg: Config, args) -> Config:
+    """``--cfg-options``, ``--work-dir`` (default ``work_dirs/<config>``) and
+    ``--launcher``, as every OpenMMLab tool does."""
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    adapt_to_device(cfg)
+    return cfg
+
+
+def adapt_to_device(cfg: Config):
+    """Without CUDA: gloo instead of nccl, and plain BN instead of SyncBN in a
+    non-distributed run (SyncBN needs a process group)."""
+    if torch.cuda.is_available():
+        return
+    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg')
+    if dist_cfg is not None and dist_cfg.get('backend') == 'nccl':
+        dist_cfg['backend'] = 'gloo'
+        print_log('No CUDA device: distributed backend nccl -> gloo.',
+                  logger='current')
+    if cfg.launcher == 'none':
+        replaced = replace_sync_bn(cfg.model)
+        if replaced:
+            print_log(f'Non-distributed run: {replaced} SyncBN norm configs '
+                      'converted to BN.', logger='current')
+
+
+def replace_sync_bn(node) -> int:
+    """Turn every ``dict(type='SyncBN')`` in a model config into ``BN``;
+    returns how many were replaced."""
+    count = 0
+    if isinstance(node, dict):
+        if node.get('type') in ('SyncBN', 'MMSyncBN'):
+            node['type'] = 'BN'
+            count += 1
+        for value in node.values():
+            count += replace_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            count += replace_sync_bn(value)
+    return count
+
+
+def _datasets(dataset_cfg) -> Iterator[dict]:
+    """Leaf dataset configs under dataset wrappers."""
+    if 'datasets' in dataset_cfg:
+        for sub in dataset_cfg['datasets']:
+            yield from _datasets(sub)
+    elif 'dataset' in dataset_cfg:
+        yield from _datasets(dataset_cfg['dataset'])
+    else:
+        yield dataset_cfg
+
+
+def _paths(dataset_cfg) -> Iterator[Tuple[str, str]]:
+    root = dataset_cfg.get('data_root') or ''
+    if dataset_cfg.get('ann_file'):
+        yield 'ann_file', osp.join(root, dataset_cfg['ann_file'])
+    prefix = dataset_cfg.get('data_prefix') or {}
+    if isinstance(prefix, str):
+        prefix = {'img_path': prefix}
+    for key, value in prefix.items():
+        if value:
+            yield f'data_prefix.{key}', osp.join(root, value)
+    if root and not dataset_cfg.get('ann_file') and not prefix:
+        yield 'data_root', root
+    if dataset_cfg.get('bbox_file'):
+        yield 'bbox_file', dataset_cfg['bbox_file']
+
+
+def check_data_paths(cfg: Config, *splits: str):
+    """Fail early, naming the missing path and how to fix it, when a
+    dataloader's data are absent (instead of a deep error from a loader)."""
+    missing = []
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if not loader:
+            continue
+        for dataset in _datasets(loader['dataset']):
+            for key, path in _paths(dataset):
+                if not osp.exists(path):
+                    missing.append(f'{split}_dataloader.dataset.{key}: {path}')
+    if missing:
+        raise FileNotFoundError(
+            'Dataset files not found:\n  ' + '\n  '.join(missing) +
+            '\nPut the dataset there (see the README for the expected layout), '
+            'or point the config at it, e.g. --cfg-options '
+            'train_dataloader.dataset.data_root=/path/to/data/')
+
+
+def enable_visualization(cfg: Config, task: str, show: bool, show_dir: str,
+                         wait_time: float):
+    """Switch on the task's own visualization hook for ``--show``/``--show-dir``."""
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise KeyError('The config has no default_hooks.visualization; '
+                       '--show/--show-dir need the toolbox visualization hook.')
+    if task in ('det', 'seg'):
+        hook['draw'] = True
+    else:
+        hook['enable'] = True
+    hook['show'] = show
+    hook['wait_time'] = wait_time
+    if show_dir:
+        if task == 'det':
+            hook['test_out_dir'] = show_dir
+        elif task == 'seg':
+            cfg.visualizer['save_dir'] = show_dir
+        else:
+            hook['out_dir'] = show_dir
+
+
+def dump_metric(task: str, out_file: str):
+    """The metric that writes raw predictions to ``out_file`` (``--out``)."""
+    if not out_file.endswith(('.pkl', '.pickle')):
+        raise ValueError(f'--out must end with .pkl or .pickle, got {out_file}')
+    if task == 'det':
+        from mmdet.evaluation import DumpDetResults
+        return DumpDetResults(out_file_path=out_file)
+    from mmengine.evaluator import DumpResults
+    return DumpResults(out_file_path=out_file)
+
+
+def use_tta(cfg: Config):
+    """Swap in ``tta_model``/``tta_pipeline`` (``--tta``)."""
+    if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+        raise KeyError('--tta needs tta_model and tta_pipeline in the config; '
+                       'this config defines none.')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model

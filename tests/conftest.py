@@ -1,0 +1,40 @@
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DATA_DIR = osp.join(REPO_ROOT, 'tests', 'data')
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope='session')
+def repo_root():
+    return REPO_ROOT
+
+
+def _run_tool(args, cwd=REPO_ROOT, timeout=900, env=None):
+    """Run a repository tool as a user would (``python tools/...``) and return
+    its combined output; fail the test with that output on a non-zero exit."""
+    cmd = list(args)
+    if cmd[0] == 'python':
+        cmd[0] = sys.executable
+    elif cmd[0].endswith('.py'):
+        cmd.insert(0, sys.executable)
+    full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
+    proc = subprocess.run(cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        pytest.fail(f'{" ".join(cmd)} exited {proc.returncode}:\n'
+                    f'{proc.stdout[-6000:]}')
+    return proc.stdout
+
+
+@pytest.fixture(scope='session')
+def run_tool():
+    """``run_tool(['tools/train.py', cfg, ...])``: a real subprocess."""
+    return _run_tool
