@@ -105,6 +105,10 @@ def _download_once(url: str) -> str:
     return target
 
 
+# HistoryBuffer fills _statistics_methods lazily (on first instance).
+_BUILTIN_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
+
+
 def _restricted_getattr(obj, name):
     """Stand-in for ``getattr`` while unpickling.
 
@@ -112,7 +116,8 @@ def _restricted_getattr(obj, name):
     ``getattr(HistoryBuffer, 'mean')``; anything else is refused, so the
     global name ``getattr`` cannot be used to reach arbitrary callables.
     """
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    allowed = _BUILTIN_STATISTICS | set(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and name in allowed:
         return getattr(obj, name)
     raise torch.serialization.pickle.UnpicklingError(
         f'Refusing getattr({obj!r}, {name!r}) while loading a checkpoint: '

@@ -14,7 +14,8 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mogavision.engine.runtime import (apply_common_options, check_data_paths,
+from mogavision.engine.runtime import (add_custom_hook, apply_common_options,
+                                       check_data_paths,
                                        dump_metric, enable_visualization,
                                        task_of, use_tta)
 
@@ -31,6 +32,11 @@ def parse_args(argv=None):
     parser.add_argument('--show-dir', help='save drawn predictions here')
     parser.add_argument('--wait-time', type=float, default=2,
                         help='seconds each shown image stays (--show)')
+    parser.add_argument('--deploy', action='store_true',
+                        help='fold MogaNet BNs and layer scales for inference '
+                        '(same outputs, faster)')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='run the model in the channels_last memory format')
     parser.add_argument('--tta', action='store_true',
                         help='test-time augmentation (tta_model of the config)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -55,6 +61,10 @@ def build_test_config(args) -> Config:
                              args.wait_time)
     if args.tta:
         use_tta(cfg)
+    if args.deploy or args.channels_last:
+        add_custom_hook(cfg, dict(type='mogavision.MogaNetDeployHook',
+                                  fuse=args.deploy,
+                                  channels_last=args.channels_last))
     check_data_paths(cfg, 'test')
     return cfg
 

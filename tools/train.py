@@ -14,7 +14,8 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mogavision.engine.runtime import (apply_common_options, check_data_paths,
+from mogavision.engine.runtime import (add_random_state_hook,
+                                       apply_common_options, check_data_paths,
                                        task_of)
 
 
@@ -60,6 +61,7 @@ def build_train_config(args) -> Config:
         if not os.path.isfile(args.resume):
             raise FileNotFoundError(f'--resume checkpoint not found: {args.resume}')
         cfg.resume, cfg.load_from = True, args.resume
+    add_random_state_hook(cfg)
     check_data_paths(cfg, 'train', 'val')
     return cfg
 

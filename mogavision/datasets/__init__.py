@@ -1,0 +1,3 @@
+from .transforms import AlignResize
+
+__all__ = ['AlignResize']

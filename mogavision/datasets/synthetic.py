@@ -72,13 +72,19 @@ def write_coco_instances(root: str,
                          classes: Sequence[str] = ('person', 'bicycle',
                                                    'car'),
                          max_objects: int = 3,
-                         seed: int = 0) -> Dict[str, str]:
+                         seed: int = 0,
+                         all_coco_categories: bool = True) -> Dict[str, str]:
     """COCO instances layout: ``root/<split>/*.jpg`` and
     ``root/annotations/instances_<split>.json`` with boxes and polygons.
 
     Class ``k`` is drawn in colour ``PALETTE[k]`` with shape ``k % 3``.
     Category ids are the COCO ids of ``classes`` when they are COCO names
     (the class names must be ones the config's dataset knows).
+
+    Like the real files, the annotation files list all 80 COCO categories
+    (``all_coco_categories``), so an unmodified 80-class COCO config can be
+    evaluated: ``CocoMetric`` maps labels to the listed categories and fails
+    on a label it cannot map. Objects are drawn from ``classes`` only.
 
     Returns:
         dict: split -> annotation file path.
@@ -87,9 +93,14 @@ def write_coco_instances(root: str,
     coco_names = list(CocoDataset.METAINFO['classes'])
     rng = np.random.default_rng(seed)
     width, height = image_size
-    categories = [{'id': coco_names.index(c) + 1 if c in coco_names else k + 1,
+    listed = list(classes)
+    if all_coco_categories:
+        listed = coco_names + [c for c in classes if c not in coco_names]
+    categories = [{'id': coco_names.index(c) + 1 if c in coco_names
+                   else len(coco_names) + k + 1,
                    'name': c, 'supercategory': 'thing'}
-                  for k, c in enumerate(classes)]
+                  for k, c in enumerate(listed)]
+    category_id = {c['name']: c['id'] for c in categories}
     ann_files, image_id, ann_id = {}, 0, 0
     for split, num_images in splits.items():
         images, annotations = [], []
@@ -110,7 +121,7 @@ def write_coco_instances(root: str,
                 x1, y1 = poly.max(0)
                 annotations.append({
                     'id': ann_id, 'image_id': image_id,
-                    'category_id': categories[k]['id'],
+                    'category_id': category_id[classes[k]],
                     'bbox': [float(x0), float(y0), float(x1 - x0),
                              float(y1 - y0)],
                     'area': float(cv2.contourArea(poly)),

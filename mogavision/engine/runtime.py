@@ -39,20 +39,55 @@ def apply_common_options(cfg: Config, args) -> Config:
 
 
 def adapt_to_device(cfg: Config):
-    """Without CUDA: gloo instead of nccl, and plain BN instead of SyncBN in a
-    non-distributed run (SyncBN needs a process group)."""
+    """Make a GPU-oriented config run on a machine without CUDA.
+
+    * nccl -> gloo, and SyncBN -> BN (SyncBN has no CPU kernel), each with a
+      log line;
+    * with ``--launcher pytorch``: mmengine's launcher pins a CUDA device and
+      wraps DDP with ``device_ids``, both of which fail on CPU, so the gloo
+      process group is initialized here (the Runner then reuses it) and DDP
+      is configured without device ids.
+    """
     if torch.cuda.is_available():
         return
-    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg')
-    if dist_cfg is not None and dist_cfg.get('backend') == 'nccl':
-        dist_cfg['backend'] = 'gloo'
+    env_cfg = cfg.get('env_cfg') or {}
+    dist_cfg = env_cfg.get('dist_cfg') or {}
+    if dist_cfg.get('backend', 'nccl') == 'nccl':
+        cfg.merge_from_dict({'env_cfg.dist_cfg.backend': 'gloo'})
         print_log('No CUDA device: distributed backend nccl -> gloo.',
                   logger='current')
-    if cfg.launcher == 'none':
-        replaced = replace_sync_bn(cfg.model)
-        if replaced:
-            print_log(f'Non-distributed run: {replaced} SyncBN norm configs '
-                      'converted to BN.', logger='current')
+    replaced = replace_sync_bn(cfg.model)
+    if replaced:
+        print_log(f'No CUDA device: {replaced} SyncBN norm configs converted '
+                  'to BN.', logger='current')
+    if cfg.launcher == 'pytorch':
+        import torch.distributed as dist
+        if not dist.is_initialized():
+            dist.init_process_group(backend='gloo')
+        wrapper = cfg.get('model_wrapper_cfg') or dict(
+            type='MMDistributedDataParallel', broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+        wrapper['device_ids'] = None
+        cfg.model_wrapper_cfg = wrapper
+    elif cfg.launcher != 'none':
+        raise RuntimeError(f'--launcher {cfg.launcher} needs CUDA devices; on '
+                           'a CPU machine use --launcher pytorch '
+                           '(tools/dist_train.sh).')
+
+
+def add_random_state_hook(cfg: Config):
+    """Add ``RandomStateCheckpointHook`` (exact resume with drop path) unless
+    the config already has it."""
+    add_custom_hook(cfg, dict(type='mogavision.RandomStateCheckpointHook'))
+
+
+def add_custom_hook(cfg: Config, hook: dict):
+    """Append ``hook`` to ``cfg.custom_hooks`` unless one of its type is
+    there already."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(h.get('type') == hook['type'] for h in hooks):
+        hooks.append(hook)
+    cfg.custom_hooks = hooks
 
 
 def replace_sync_bn(node) -> int:
@@ -110,6 +145,14 @@ def check_data_paths(cfg: Config, *splits: str):
             for key, path in _paths(dataset):
                 if not osp.exists(path):
                     missing.append(f'{split}_dataloader.dataset.{key}: {path}')
+        evaluators = cfg.get(f'{split}_evaluator') or []
+        for i, evaluator in enumerate(
+                [evaluators] if isinstance(evaluators, dict) else evaluators):
+            path = evaluator.get('ann_file')
+            if path and not osp.exists(path):
+                where = f'{split}_evaluator' + (
+                    '' if isinstance(evaluators, dict) else f'.{i}')
+                missing.append(f'{where}.ann_file: {path}')
     if missing:
         raise FileNotFoundError(
             'Dataset files not found:\n  ' + '\n  '.join(missing) +

@@ -180,6 +180,8 @@ class MultiOrderGatedAggregation(nn.Module):
         self.act_value = build_activation_layer(attn_act_cfg)
         self.act_gate = build_activation_layer(attn_act_cfg)
         self.sigma = ElementScale(embed_dims, init_value=1e-5)
+        # False once MogaBlock.switch_to_deploy() has moved the shortcut out.
+        self.with_shortcut = True
 
     def feat_decompose(self, x: torch.Tensor) -> torch.Tensor:
         x = self.proj_1(x)
@@ -202,7 +204,7 @@ class MultiOrderGatedAggregation(nn.Module):
             x = self._gating_fp32(g, v)
         else:
             x = self.proj_2(self.act_gate(g) * self.act_gate(v))
-        return x + shortcut
+        return x + shortcut if self.with_shortcut else x
 
 
 class MogaBlock(nn.Module):
@@ -261,10 +263,40 @@ class MogaBlock(nn.Module):
         self.layer_scale_2 = nn.Parameter(
             init_value * torch.ones((1, embed_dims, 1, 1)))
 
+        self.deploy = False
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.deploy:
+            x = torch.addcmul(self.identity_shift, x, self.identity_scale) + \
+                self.attn(x)
+            return x + self.mlp(x)
         x = x + self.drop_path(self.layer_scale_1 * self.attn(self.norm1(x)))
         x = x + self.drop_path(self.layer_scale_2 * self.mlp(self.norm2(x)))
         return x
+
+    @torch.no_grad()
+    def switch_to_deploy(self):
+        """Fold ``norm1`` into ``attn.proj_1`` and ``norm2`` into ``mlp.fc1``
+        (both 1x1 convs, so exact), and the layer scales into ``proj_2`` and
+        ``fc2``. The attention's inner shortcut ``norm1(x)`` becomes a
+        per-channel affine of ``x`` merged with the block's residual:
+        ``x + ls1 * (a * x + b) = x * (1 + ls1 * a) + ls1 * b``."""
+        if self.deploy:
+            return
+        scale1, shift1 = _bn_affine(self.norm1)
+        _fold_affine_into_next_conv(scale1, shift1, self.attn.proj_1)
+        _scale_conv_output(self.attn.proj_2, self.layer_scale_1.flatten())
+        scale2, shift2 = _bn_affine(self.norm2)
+        _fold_affine_into_next_conv(scale2, shift2, self.mlp.fc1)
+        _scale_conv_output(self.mlp.fc2, self.layer_scale_2.flatten())
+        ls1 = self.layer_scale_1.flatten()
+        self.register_buffer('identity_scale', (1 + ls1 * scale1).view(1, -1, 1, 1))
+        self.register_buffer('identity_shift', (ls1 * shift1).view(1, -1, 1, 1))
+        self.attn.with_shortcut = False
+        self.norm1, self.norm2 = nn.Identity(), nn.Identity()
+        del self.layer_scale_1, self.layer_scale_2
+        self.drop_path = nn.Identity()
+        self.deploy = True
 
 
 class StackConvPatchEmbed(nn.Module):
@@ -294,6 +326,14 @@ class StackConvPatchEmbed(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.projection(x)
 
+    @torch.no_grad()
+    def switch_to_deploy(self):
+        """Fold each BN into the conv before it."""
+        conv1, bn1, act, conv2, bn2 = self.projection
+        _fold_bn_into_prev_conv(conv1, bn1)
+        _fold_bn_into_prev_conv(conv2, bn2)
+        self.projection = nn.Sequential(conv1, act, conv2)
+
 
 class ConvPatchEmbed(nn.Module):
     """Downsampling between stages: a stride-2 3x3 conv and a norm.
@@ -315,6 +355,12 @@ class ConvPatchEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.projection(x))
+
+    @torch.no_grad()
+    def switch_to_deploy(self):
+        """Fold the BN into the conv before it."""
+        _fold_bn_into_prev_conv(self.projection, self.norm)
+        self.norm = nn.Identity()
 
 
 @MODELS.register_module()
@@ -364,6 +410,9 @@ class MogaNet(BaseBackbone):
             Defaults to False.
         with_cp (bool): Activation checkpointing per block, trading compute
             for memory. Defaults to False.
+        channels_last (bool): Keep weights and activations in the
+            channels-last memory format (faster convs on CPU and tensor-core
+            GPUs); the same function. Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config. With
             ``dict(type='Pretrained', checkpoint=..., prefix=None,
             use_ema=None)`` any released checkpoint format is loaded from a
@@ -426,6 +475,7 @@ class MogaNet(BaseBackbone):
                  frozen_stages: int = 0,
                  norm_eval: bool = False,
                  with_cp: bool = False,
+                 channels_last: bool = False,
                  init_cfg: Optional[Union[dict, list]] = None):
         super().__init__(init_cfg=init_cfg)
         self.arch_name, self.arch = self._parse_arch(arch)
@@ -449,9 +499,12 @@ class MogaNet(BaseBackbone):
         self.frozen_stages = max(frozen_stages, 0)
         self.norm_eval = norm_eval
         self.with_cp = with_cp
+        self.channels_last = channels_last
         self.attn_force_fp32 = attn_force_fp32
+        self.deploy = False
 
-        dpr = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
+        dpr = torch.linspace(
+            0, drop_path_rate, sum(self.depths), device='cpu').tolist()
         block_idx = 0
         for i, depth in enumerate(self.depths):
             if i == 0:
@@ -484,6 +537,8 @@ class MogaNet(BaseBackbone):
                                              self.embed_dims[i])[1])
 
         self._freeze_stages()
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
 
     @classmethod
     def _parse_arch(cls, arch) -> Tuple[str, dict]:
@@ -570,7 +625,35 @@ class MogaNet(BaseBackbone):
                 for param in module.parameters():
                     param.requires_grad = False
 
+    @torch.no_grad()
+    def switch_to_deploy(self):
+        """Fold every BatchNorm that a conv can absorb and the layer scales
+        into convs, for inference. Exact in eval mode (up to float rounding);
+        the folded model cannot be trained. Idempotent."""
+        if self.deploy:
+            return self
+        bad = [name for name, m in self.named_modules()
+               if isinstance(m, (nn.GroupNorm, nn.LayerNorm))]
+        if bad:
+            raise TypeError('switch_to_deploy() folds BatchNorm only; found '
+                            f'other norms at {bad[:3]}.')
+        self.eval()
+        for i in range(self.num_stages):
+            patch_embed, blocks, _ = self.stage_modules(i)
+            patch_embed.switch_to_deploy()
+            for block in blocks:
+                block.switch_to_deploy()
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
+        self.deploy = True
+        return self
+
     def train(self, mode: bool = True):
+        if mode and self.deploy:
+            raise RuntimeError(
+                'This MogaNet was folded for inference by switch_to_deploy() '
+                'and cannot be trained; build a new model (or load the '
+                'unfolded checkpoint) to train.')
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
@@ -585,6 +668,8 @@ class MogaNet(BaseBackbone):
         return block(x)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         outs = []
         for i in range(self.num_stages):
             patch_embed, blocks, norm = self.stage_modules(i)
@@ -636,6 +721,46 @@ class MogaNet(BaseBackbone):
         else:
             layer_id = num_layers + 1
         return layer_id, max_id
+
+
+def _bn_affine(bn: _BatchNorm) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift) with ``bn(x) == x * scale + shift`` in eval mode."""
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    shift = -bn.running_mean * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias
+    return scale, shift
+
+
+def _conv_bias(conv: nn.Conv2d) -> torch.Tensor:
+    if conv.bias is None:
+        conv.bias = nn.Parameter(conv.weight.new_zeros(conv.out_channels))
+    return conv.bias
+
+
+def _fold_bn_into_prev_conv(conv: nn.Conv2d, bn: _BatchNorm):
+    """``bn(conv(x))`` -> ``conv'(x)``."""
+    scale, shift = _bn_affine(bn)
+    conv.weight.mul_(scale.view(-1, 1, 1, 1))
+    bias = _conv_bias(conv)
+    bias.copy_(bias * scale + shift)
+
+
+def _fold_affine_into_next_conv(scale, shift, conv: nn.Conv2d):
+    """``conv(x * scale + shift)`` -> ``conv'(x)``; exact for a 1x1 conv
+    (a wider kernel would see padded zeros that are not shifted)."""
+    assert conv.kernel_size == (1, 1) and conv.groups == 1
+    bias = _conv_bias(conv)
+    bias.add_(conv.weight.flatten(1) @ shift)
+    conv.weight.mul_(scale.view(1, -1, 1, 1))
+
+
+def _scale_conv_output(conv: nn.Conv2d, scale: torch.Tensor):
+    """``scale * conv(x)`` -> ``conv'(x)``."""
+    conv.weight.mul_(scale.view(-1, 1, 1, 1))
+    _conv_bias(conv).mul_(scale)
 
 
 def _release_init(module: nn.Module):

@@ -1,0 +1,6 @@
+# MogaNet-L, ImageNet-1k 224x224 (8 GPUs x 128, EMA).
+_base_ = './moganet_s_224.py'
+
+model = dict(
+    backbone=dict(arch='large', drop_path_rate=0.3),
+    head=dict(in_channels=640))

@@ -1,0 +1,9 @@
+# Semantic FPN + MogaNet-L, ADE20K 512x512, 80k iterations (8 GPUs x 4).
+_base_ = './semantic_fpn_moganet_xt.py'
+
+model = dict(
+    backbone=dict(
+        arch='large',
+        drop_path_rate=0.3,
+        init_cfg=dict(checkpoint='mogavision://moganet_large')),
+    neck=dict(in_channels=[64, 160, 320, 640]))

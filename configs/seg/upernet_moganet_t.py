@@ -1,0 +1,10 @@
+# UperNet + MogaNet-T, ADE20K 512x512, 160k iterations (8 GPUs x 2).
+_base_ = './upernet_moganet_xt.py'
+
+model = dict(
+    backbone=dict(
+        arch='tiny',
+        drop_path_rate=0.1,
+        init_cfg=dict(checkpoint='mogavision://moganet_tiny')),
+    decode_head=dict(in_channels=[32, 64, 128, 256]),
+    auxiliary_head=dict(in_channels=128))

@@ -1,0 +1,75 @@
+# Copyright (c) mogavision contributors. Licensed under the Apache License 2.0.
+"""Parameters and FLOPs of any mogavision config, measured with
+``mmengine.analysis`` at the size the paper measures each task at."""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.analysis import get_model_complexity_info
+from mmengine.config import Config
+from mmengine.registry import MODELS, init_default_scope
+
+from mogavision.engine.runtime import replace_sync_bn, task_of
+
+#: Where the paper measures each task (H, W); classification and pose read
+#: the input size from the config.
+PAPER_SHAPES = {'det': (1280, 800), 'seg': (2048, 512)}
+
+
+def default_shape(cfg: Config) -> Tuple[int, int]:
+    """The paper's measuring size for the config's task, as (H, W)."""
+    task = task_of(cfg)
+    if task in PAPER_SHAPES:
+        return PAPER_SHAPES[task]
+    if task == 'pose':
+        width, height = cfg.codec['input_size']
+        return height, width
+    for step in cfg.test_dataloader.dataset.pipeline:
+        if step['type'] in ('CenterCrop', 'mmpretrain.CenterCrop'):
+            size = step['crop_size']
+            return (size, size) if isinstance(size, int) else tuple(size[::-1])
+    return 224, 224
+
+
+def build_model(cfg: Config) -> nn.Module:
+    """The config's model in eval mode, SyncBN replaced (no pretrained load)."""
+    init_default_scope(cfg.default_scope)
+    model_cfg = cfg.model.copy()
+    replace_sync_bn(model_cfg)
+    return MODELS.build(model_cfg).eval()
+
+
+class _TensorForward(nn.Module):
+    """Runs a toolbox model's tensor-mode forward on one image tensor."""
+
+    def __init__(self, model: nn.Module, task: str, shape: Tuple[int, int]):
+        super().__init__()
+        self.model, self.task, self.shape = model, task, shape
+
+    def forward(self, inputs: torch.Tensor):
+        if self.task == 'det':
+            from mmdet.structures import DetDataSample
+            h, w = self.shape
+            sample = DetDataSample(metainfo=dict(
+                img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+                batch_input_shape=(h, w), scale_factor=(1., 1.)))
+            return self.model._forward(inputs, [sample])
+        return self.model._forward(inputs)
+
+
+def complexity(cfg: Config, shape: Optional[Tuple[int, int]] = None) -> dict:
+    """``params`` and ``flops`` (multiply-adds, the OpenMMLab/fvcore
+    convention) of the config's model at ``shape`` (default: the paper's).
+
+    Returns:
+        dict: ``params``, ``flops``, ``shape`` and ``table`` (per module).
+    """
+    shape = tuple(shape or default_shape(cfg))
+    task = task_of(cfg)
+    model = _TensorForward(build_model(cfg), task, shape)
+    inputs = torch.randn(1, 3, *shape)
+    with torch.no_grad():
+        info = get_model_complexity_info(
+            model, inputs=(inputs, ), show_table=True, show_arch=False)
+    return dict(params=info['params'], flops=info['flops'], shape=shape,
+                table=info['out_table'])
