@@ -39,6 +39,13 @@ def build_model(cfg: Config) -> nn.Module:
     return MODELS.build(model_cfg).eval()
 
 
+def input_channels(model: nn.Module) -> int:
+    """Channels the model takes: those of its first convolution."""
+    first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)),
+                      None)
+    return first_conv.in_channels if first_conv is not None else 3
+
+
 class _TensorForward(nn.Module):
     """Runs a toolbox model's tensor-mode forward on one image tensor."""
 
@@ -53,8 +60,8 @@ class _TensorForward(nn.Module):
             sample = DetDataSample(metainfo=dict(
                 img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
                 batch_input_shape=(h, w), scale_factor=(1., 1.)))
-            return self.model._forward(inputs, [sample])
-        return self.model._forward(inputs)
+            return self.model(inputs, [sample], mode='tensor')
+        return self.model(inputs, None, mode='tensor')
 
 
 def complexity(cfg: Config, shape: Optional[Tuple[int, int]] = None) -> dict:
@@ -67,7 +74,7 @@ def complexity(cfg: Config, shape: Optional[Tuple[int, int]] = None) -> dict:
     shape = tuple(shape or default_shape(cfg))
     task = task_of(cfg)
     model = _TensorForward(build_model(cfg), task, shape)
-    inputs = torch.randn(1, 3, *shape)
+    inputs = torch.randn(1, input_channels(model), *shape)
     with torch.no_grad():
         info = get_model_complexity_info(
             model, inputs=(inputs, ), show_table=True, show_arch=False)

@@ -3,6 +3,7 @@ classification checkpoint converts into one that the cls configs load, with
 identical logits."""
 import importlib.util
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -161,13 +162,16 @@ def test_classify_image_prints_top5(repo_root, release_file, tmp_path,
     spec.loader.exec_module(classify)
     capsys.readouterr()
     results = classify.main([image, osp.join(repo_root, CONFIG), out])
-    printed = capsys.readouterr().out.strip().splitlines()
+    # mmengine logs to stdout too: pick the ranked lines out of it.
+    printed = re.findall(r'(\d)\. ([^\n]*?) \(label (\d+)\): [\d.]+',
+                         capsys.readouterr().out)
 
     assert len(results) == len(printed) == 5
     scores = [r['score'] for r in results]
     assert scores == sorted(scores, reverse=True)
     assert len({r['label'] for r in results}) == 5
-    assert printed[0].startswith(f"1. {results[0]['class_name']} (label")
+    assert printed == [(str(rank), r['class_name'], str(r['label']))
+                       for rank, r in enumerate(results, 1)]
     from mmpretrain.datasets.categories import IMAGENET_CATEGORIES
     assert all(r['class_name'] == IMAGENET_CATEGORIES[r['label']]
                for r in results)

@@ -40,8 +40,9 @@ def main(argv=None):
     name = osp.splitext(osp.basename(args.config))[0]
     h, w = result['shape']
     print(f'config: {name}\ninput shape: {h}x{w}\n'
-          f'params: {result["params"] / 1e6:.2f} M\n'
-          f'flops: {result["flops"] / 1e9:.2f} G (multiply-adds)')
+          f'params: {result["params"] / 1e6:.2f} M ({result["params"]})\n'
+          f'flops: {result["flops"] / 1e9:.2f} G ({result["flops"]} '
+          'multiply-adds)')
     if args.compare_paper:
         row = paper_row(name)
         if row is None:

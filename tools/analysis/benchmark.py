@@ -1,0 +1,201 @@
+# Copyright (c) mogavision contributors. Licensed under the Apache License 2.0.
+"""Speed and memory of a config's MogaNet (or whole model): eager vs folded
+(switch_to_deploy) vs channels_last vs torch.compile, for inference, or a
+training step (forward + backward + AdamW) with and without with_cp.
+
+Examples:
+    python tools/analysis/benchmark.py configs/cls/moganet_t_224.py --batch-size 16
+    python tools/analysis/benchmark.py configs/det/mask_rcnn_moganet_xt.py --part model --shape 800 1280
+    python tools/analysis/benchmark.py configs/cls/moganet_s_224.py --train --batch-size 16
+"""
+import argparse
+import copy
+import platform
+import resource
+import time
+from contextlib import nullcontext
+
+import mogavision  # noqa: F401
+import torch
+from mmengine.config import Config, DictAction
+
+from mogavision.analysis import (_TensorForward, build_model, default_shape,
+                                 input_channels)
+from mogavision.checkpoint import load_checkpoint_file, unwrap_state_dict
+from mogavision.engine.runtime import task_of
+
+INFER_MODES = ('eager', 'folded', 'channels_last', 'folded+channels_last',
+               'compiled')
+TRAIN_MODES = ('eager', 'channels_last', 'compiled', 'with_cp')
+DTYPES = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Benchmark MogaNet variants')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint', nargs='?', help='optional weights')
+    parser.add_argument('--part', choices=['backbone', 'model'],
+                        default='backbone', help='time the backbone alone or '
+                        'the whole model (tensor-mode forward)')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'))
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--iters', type=int, default=20)
+    parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument('--dtype', choices=list(DTYPES), default='fp32',
+                        help='autocast dtype (fp32 = no autocast)')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
+                        else 'cpu')
+    parser.add_argument('--train', action='store_true',
+                        help='time a training step instead of inference')
+    parser.add_argument('--modes', nargs='+', help='subset of modes to run')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(argv)
+
+
+def _sync(device):
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def _prepare(base, mode, train):
+    model = copy.deepcopy(base)
+    backbones = [m for m in model.modules() if hasattr(m, 'switch_to_deploy')
+                 and hasattr(m, 'channels_last')]
+    if 'folded' in mode:
+        for backbone in backbones:
+            backbone.switch_to_deploy()
+    if 'channels_last' in mode or mode == 'compiled':
+        model.to(memory_format=torch.channels_last)
+        for backbone in backbones:
+            backbone.channels_last = True
+    if mode == 'with_cp':
+        for backbone in backbones:
+            backbone.with_cp = True
+    if mode == 'compiled':
+        if not train:
+            for backbone in backbones:
+                backbone.switch_to_deploy()
+        model = torch.compile(model)
+    return model
+
+
+def _outputs(out):
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (list, tuple)):
+        return [t for o in out for t in _outputs(o)]
+    if isinstance(out, dict):
+        return [t for o in out.values() for t in _outputs(o)]
+    return []
+
+
+def _saved_activation_bytes(model, inputs):
+    """Bytes of tensors autograd keeps for backward: the activation memory."""
+    total = 0
+
+    def pack(t):
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(inputs)
+    return total, out
+
+
+def run_mode(base, mode, args, inputs, reference):
+    device = args.device
+    model = _prepare(base, mode, args.train)
+    autocast = torch.autocast(device.split(':')[0], dtype=DTYPES[args.dtype]) \
+        if args.dtype != 'fp32' else nullcontext()
+    if device.startswith('cuda'):
+        torch.cuda.reset_peak_memory_stats()
+    x = inputs.contiguous(memory_format=torch.channels_last) \
+        if 'channels_last' in mode or mode == 'compiled' else inputs
+    if args.train:
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def step():
+            with autocast:
+                loss = sum(o.float().mean() for o in _outputs(model(x)))
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    else:
+        model.eval()
+
+        def step():
+            with torch.no_grad(), autocast:
+                return model(x)
+
+    for _ in range(args.warmup):
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(args.iters):
+        step()
+    _sync(device)
+    seconds = time.perf_counter() - start
+    result = dict(mode=mode, ips=args.iters * args.batch_size / seconds)
+    if device.startswith('cuda'):
+        result['peak_mb'] = torch.cuda.max_memory_allocated() / 2**20
+    if args.train:
+        with autocast:
+            saved, _ = _saved_activation_bytes(model, x)
+        result['act_mb'] = saved / 2**20
+    else:
+        outs = _outputs(step())
+        result['max_diff'] = max((o.float() - r.float()).abs().max().item()
+                                 for o, r in zip(outs, reference))
+    return result
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    if args.checkpoint:
+        state = unwrap_state_dict(load_checkpoint_file(args.checkpoint))
+        model.load_state_dict(state, strict=False)
+    shape = tuple(args.shape or default_shape(cfg))
+    base = model.backbone if args.part == 'backbone' else _TensorForward(
+        model, task_of(cfg), shape)
+    base = base.to(args.device)
+    inputs = torch.randn(args.batch_size, input_channels(base), *shape,
+                         device=args.device)
+    modes = args.modes or (TRAIN_MODES if args.train else INFER_MODES)
+
+    kind = 'training step' if args.train else 'inference'
+    print(f'{kind}: {args.part} of {args.config}, input {args.batch_size}x3x'
+          f'{shape[0]}x{shape[1]}, {args.dtype}, device {args.device} '
+          f'({torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine()}, '
+          f'{torch.get_num_threads()} threads), {args.iters} iters after '
+          f'{args.warmup} warm-up')
+    reference = None
+    if not args.train:
+        with torch.no_grad():
+            reference = _outputs(base.eval()(inputs))
+    results = [run_mode(base, mode, args, inputs, reference) for mode in modes]
+    eager = next((r['ips'] for r in results if r['mode'] == 'eager'), None)
+    header = f'{"mode":22s} {"img/s":>9s} {"speedup":>8s}'
+    header += ' act MB(saved)' if args.train else ' max|diff| vs eager'
+    if args.device.startswith('cuda'):
+        header += '  peak MB'
+    print(header)
+    for r in results:
+        line = f'{r["mode"]:22s} {r["ips"]:9.2f} ' + (
+            f'{r["ips"] / eager:7.2f}x' if eager else '       -')
+        line += f' {r["act_mb"]:13.1f}' if args.train else f' {r["max_diff"]:.2e}'
+        if 'peak_mb' in r:
+            line += f'  {r["peak_mb"]:7.1f}'
+        print(line)
+    print(f'peak RSS of this process: '
+          f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,106 @@
+# Copyright (c) mogavision contributors. Licensed under the Apache License 2.0.
+"""Export a config's MogaNet backbone (and, for classification configs, the
+whole classifier) to ONNX, then check ONNX Runtime against PyTorch.
+
+Example:
+    python tools/deployment/export_onnx.py configs/cls/moganet_t_224.py CKPT --out-dir onnx/
+"""
+import argparse
+import os
+import os.path as osp
+
+import mogavision  # noqa: F401
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.config import Config, DictAction
+
+from mogavision.analysis import build_model, default_shape
+from mogavision.checkpoint import load_checkpoint_file, unwrap_state_dict
+from mogavision.engine.runtime import task_of
+
+TOLERANCE = 1e-4
+
+
+class _Classifier(nn.Module):
+    """Image -> logits (the classifier's tensor-mode forward)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs):
+        return self.model(inputs, mode='tensor')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Export MogaNet to ONNX')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint', nargs='?', help='weights (random without)')
+    parser.add_argument('--out-dir', default='work_dirs/onnx')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'))
+    parser.add_argument('--opset', type=int, default=17)
+    parser.add_argument('--deploy', action='store_true',
+                        help='fold BN and layer scales before exporting')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(argv)
+
+
+def export_and_check(module: nn.Module, inputs: torch.Tensor, path: str,
+                     opset: int, output_names) -> float:
+    """Export ``module`` to ``path`` and return the max abs difference
+    between ONNX Runtime and PyTorch outputs (raises above TOLERANCE)."""
+    import onnxruntime as ort
+    module.eval()
+    with torch.no_grad():
+        expected = module(inputs)
+    expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
+    names = output_names[:len(expected)]
+    tmp = path + '.part'
+    torch.onnx.export(
+        module, (inputs, ), tmp, input_names=['input'], output_names=names,
+        dynamic_axes={'input': {0: 'batch', 2: 'height', 3: 'width'},
+                      **{n: {0: 'batch'} for n in names}},
+        opset_version=opset, dynamo=False)
+    os.replace(tmp, path)  # no half-written .onnx on failure
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    outputs = session.run(None, {'input': inputs.numpy()})
+    diff = max(float(np.abs(o - e.numpy()).max())
+               for o, e in zip(outputs, expected))
+    print(f'{path}: {len(outputs)} outputs, max |onnxruntime - torch| = '
+          f'{diff:.3e}')
+    if diff > TOLERANCE:
+        raise RuntimeError(f'ONNX Runtime output differs from PyTorch by '
+                           f'{diff:.3e} > {TOLERANCE} for {path}')
+    return diff
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    model = build_model(cfg)
+    if args.checkpoint:
+        state = unwrap_state_dict(load_checkpoint_file(args.checkpoint))
+        result = model.load_state_dict(state, strict=False)
+        if result.missing_keys:
+            raise KeyError(f'{len(result.missing_keys)} model keys missing in '
+                           f'{args.checkpoint}: {result.missing_keys[:5]}')
+    if args.deploy:
+        model.backbone.switch_to_deploy()
+    os.makedirs(args.out_dir, exist_ok=True)
+    name = osp.splitext(osp.basename(args.config))[0]
+    inputs = torch.randn(1, 3, *(args.shape or default_shape(cfg)))
+    backbone = model.backbone
+    export_and_check(backbone, inputs, osp.join(args.out_dir,
+                                               f'{name}_backbone.onnx'),
+                     args.opset, [f'stage{i}' for i in backbone.out_indices])
+    if task_of(cfg) == 'cls':
+        export_and_check(_Classifier(model), inputs,
+                         osp.join(args.out_dir, f'{name}_classifier.onnx'),
+                         args.opset, ['logits'])
+
+
+if __name__ == '__main__':
+    main()
