@@ -39,6 +39,33 @@ def build_model(cfg: Config) -> nn.Module:
     return MODELS.build(model_cfg).eval()
 
 
+def load_config_and_model(config: str,
+                          checkpoint: Optional[str] = None,
+                          cfg_options: Optional[dict] = None):
+    """Read a config (with overrides) and build its model, loading
+    ``checkpoint`` if given: a missing model key is an error, unexpected keys
+    are printed.
+
+    Returns:
+        tuple: ``(cfg, model)``, the model in eval mode.
+    """
+    from mogavision.checkpoint import load_checkpoint_file, unwrap_state_dict
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    model = build_model(cfg)
+    if checkpoint:
+        state = unwrap_state_dict(load_checkpoint_file(checkpoint))
+        result = model.load_state_dict(state, strict=False)
+        if result.missing_keys:
+            raise KeyError(f'{len(result.missing_keys)} model keys missing in '
+                           f'{checkpoint}: {result.missing_keys[:5]}')
+        if result.unexpected_keys:
+            print(f'ignored {len(result.unexpected_keys)} unexpected keys of '
+                  f'{checkpoint}: {result.unexpected_keys[:5]}')
+    return cfg, model
+
+
 def input_channels(model: nn.Module) -> int:
     """Channels the model takes: those of its first convolution."""
     first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)),

@@ -2,7 +2,6 @@
 refused."""
 import argparse
 import os
-import pickle
 
 import pytest
 import torch

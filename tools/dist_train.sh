@@ -1,30 +1,10 @@
 #!/usr/bin/env bash
 # Distributed training with PyTorch DDP under mmengine, launched by torchrun.
-#   bash tools/dist_train.sh CONFIG GPUS [train.py options]
+#   bash tools/dist_train.sh CONFIG GPUS [options of tools/train.py]
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR (and PORT) on every node.
 # Without CUDA the processes run on CPU with the gloo backend.
-set -e
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-if [ -z "$PYTHON" ]; then
-  if [ -z "$VIRTUAL_ENV" ] && [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python; fi
-fi
-if [ -z "$CONFIG" ] || [ -z "$GPUS" ]; then
+if [ $# -lt 2 ]; then
   echo "usage: bash tools/dist_train.sh CONFIG GPUS [options of tools/train.py]" >&2
   exit 2
 fi
-
-"$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$ROOT/tools/train.py" \
-    "$CONFIG" \
-    --launcher pytorch "${@:3}"
+exec bash "$(dirname "$0")/dist_run.sh" train.py "$2" "$1" "${@:3}"

@@ -9,7 +9,7 @@ seeded generator, so the same call writes the same files.
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import cv2
 import numpy as np

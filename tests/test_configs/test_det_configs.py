@@ -93,10 +93,14 @@ def build_detector(cfg: Config):
     return MODELS.build(cfg.model)
 
 
+# Configs that are not rows of the paper's table.
+NOT_PAPER_ROWS = {'mask_rcnn_moganet_xt_synthetic'}  # the `make demo` example
+
+
 def test_every_row_has_a_config():
     found = {osp.splitext(osp.basename(p))[0]
              for p in glob.glob(osp.join(DET_DIR, '*.py'))}
-    assert found == set(ROWS)
+    assert found - NOT_PAPER_ROWS == set(ROWS)
 
 
 @pytest.mark.parametrize('name', sorted(ROWS))

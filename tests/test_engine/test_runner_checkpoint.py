@@ -2,7 +2,6 @@
 torch >= 2.6 under weights_only=True, and --resume works."""
 import os.path as osp
 
-import pytest
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModel

@@ -117,6 +117,13 @@ def test_dist_train_two_processes_gloo(toy_data, tmp_path, run_tool):
     for key in rank0:  # the checkpoint (rank 0) holds the same weights
         torch.testing.assert_close(initial[key], rank0[key], rtol=0, atol=0)
 
+    out = run_tool(
+        ['bash', 'tools/dist_test.sh', CONFIG,
+         osp.join(work_dir, 'iter_2.pth'), '2', '--work-dir', work_dir,
+         '--cfg-options', *data_options(toy_data)],
+        env=dict(PORT='29534', PYTHON=sys.executable))
+    assert 'accuracy/top1' in out
+
 
 def test_deterministic_runs_log_identical_losses(toy_data, tmp_path, run_tool):
     runs = []

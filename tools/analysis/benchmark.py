@@ -17,11 +17,10 @@ from contextlib import nullcontext
 
 import mogavision  # noqa: F401
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
-from mogavision.analysis import (_TensorForward, build_model, default_shape,
-                                 input_channels)
-from mogavision.checkpoint import load_checkpoint_file, unwrap_state_dict
+from mogavision.analysis import (_TensorForward, default_shape, input_channels,
+                                 load_config_and_model)
 from mogavision.engine.runtime import task_of
 
 INFER_MODES = ('eager', 'folded', 'channels_last', 'folded+channels_last',
@@ -153,14 +152,9 @@ def run_mode(base, mode, args, inputs, reference):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
     torch.manual_seed(0)
-    model = build_model(cfg)
-    if args.checkpoint:
-        state = unwrap_state_dict(load_checkpoint_file(args.checkpoint))
-        model.load_state_dict(state, strict=False)
+    cfg, model = load_config_and_model(args.config, args.checkpoint,
+                                       args.cfg_options)
     shape = tuple(args.shape or default_shape(cfg))
     base = model.backbone if args.part == 'backbone' else _TensorForward(
         model, task_of(cfg), shape)

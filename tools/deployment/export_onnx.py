@@ -13,10 +13,9 @@ import mogavision  # noqa: F401
 import numpy as np
 import torch
 import torch.nn as nn
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
-from mogavision.analysis import build_model, default_shape
-from mogavision.checkpoint import load_checkpoint_file, unwrap_state_dict
+from mogavision.analysis import default_shape, load_config_and_model
 from mogavision.engine.runtime import task_of
 
 TOLERANCE = 1e-4
@@ -77,16 +76,8 @@ def export_and_check(module: nn.Module, inputs: torch.Tensor, path: str,
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    model = build_model(cfg)
-    if args.checkpoint:
-        state = unwrap_state_dict(load_checkpoint_file(args.checkpoint))
-        result = model.load_state_dict(state, strict=False)
-        if result.missing_keys:
-            raise KeyError(f'{len(result.missing_keys)} model keys missing in '
-                           f'{args.checkpoint}: {result.missing_keys[:5]}')
+    cfg, model = load_config_and_model(args.config, args.checkpoint,
+                                       args.cfg_options)
     if args.deploy:
         model.backbone.switch_to_deploy()
     os.makedirs(args.out_dir, exist_ok=True)
