@@ -315,3 +315,27 @@ def convert_release_classifier(checkpoint: dict, use_ema: bool = False):
         raise KeyError(f'Unexpected keys in the classification checkpoint '
                        f'(neither backbone nor head): {unknown[:10]}')
     return out, mapping
+
+
+def check_checkpoint_fits_model(model: torch.nn.Module, filename: str):
+    """Raise if a checkpoint for evaluation has tensors whose shapes differ
+    from the model's (e.g. a head trained for another ``num_classes``):
+    mmengine's non-strict loading would warn and evaluate a random head.
+
+    Raises:
+        ValueError: naming every mismatched key with both shapes.
+    """
+    state = unwrap_state_dict(load_checkpoint_file(filename))
+    own = model.state_dict()
+    mismatched = [
+        f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
+        for k, v in state.items()
+        if k in own and hasattr(v, 'shape') and v.shape != own[k].shape
+    ]
+    if mismatched:
+        raise ValueError(
+            f'Checkpoint {filename} does not fit the config\'s model:\n  ' +
+            '\n  '.join(mismatched) + '\nA head of another size usually '
+            'means num_classes differs between the config and the '
+            'checkpoint; set it to match (e.g. --cfg-options '
+            'model.head.num_classes=N) or use the right checkpoint.')

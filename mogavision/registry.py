@@ -13,6 +13,7 @@ from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import \
     OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import Registry
 
 MODELS = Registry(
@@ -35,6 +36,12 @@ TRANSFORMS = Registry(
     parent=MMENGINE_TRANSFORMS,
     scope='mogavision',
     locations=['mogavision.datasets'])
+
+VISUALIZERS = Registry(
+    'visualizer',
+    parent=MMENGINE_VISUALIZERS,
+    scope='mogavision',
+    locations=['mogavision.visualization'])
 
 #: The toolboxes whose registries also hold mogavision's modules, so that a
 #: plain ``type='MogaNet'`` works in their configs after ``custom_imports``.

@@ -160,3 +160,27 @@ def test_convert_release_classifier():
     assert len(converted) == len(state)
     with pytest.raises(KeyError, match='neither backbone nor head'):
         convert_release_classifier({**state, 'aux.weight': torch.zeros(1)})
+
+
+def test_release_format_xtiny_through_init_cfg(tmp_path):
+    """The issue's acceptance check: a checkpoint in the release's exact
+    format (timm ``state_dict`` with ``head.*``, 705 keys) loads into
+    MogaNet-XT through init_cfg with no missing keys and the same features."""
+    source = randomized(MogaNet(arch='xtiny', out_indices=(0, 1, 2, 3)))
+    state = release_state_dict(source, num_classes=1000)
+    assert len(state) == 705
+    path = str(tmp_path / 'moganet_xtiny_sz224_8xbs128_ep300.pth.tar')
+    torch.save({'state_dict': state, 'epoch': 299}, path)
+    target = MogaNet(arch='xtiny', out_indices=(0, 1, 2, 3),
+                     init_cfg=dict(type='Pretrained', checkpoint=path))
+    result = load_backbone_checkpoint(target, path)
+    assert result['missing_keys'] == [] and result['unexpected_keys'] == []
+    assert sorted(result['dropped_keys']) == ['head.bias', 'head.weight']
+    target = MogaNet(arch='xtiny', out_indices=(0, 1, 2, 3),
+                     init_cfg=dict(type='Pretrained', checkpoint=path))
+    target.init_weights()
+    target.eval()
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        for a, b in zip(source(x), target(x)):
+            assert torch.equal(a, b)

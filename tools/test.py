@@ -12,8 +12,10 @@ import os
 import mogavision  # noqa: F401  (environment check, safe checkpoint loading)
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
+from mogavision.checkpoint import check_checkpoint_fits_model
 from mogavision.engine.runtime import (add_custom_hook, apply_common_options,
                                        check_data_paths,
                                        dump_metric, enable_visualization,
@@ -73,6 +75,9 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = build_test_config(args)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    check_checkpoint_fits_model(
+        runner.model.module if is_model_wrapper(runner.model) else runner.model,
+        args.checkpoint)
     if args.out:
         runner.test_evaluator.metrics.append(dump_metric(task_of(cfg), args.out))
     runner.test()

@@ -42,3 +42,7 @@ train_pipeline = [
     dict(type='PackPoseInputs')
 ]
 train_dataloader = dict(batch_size=32, dataset=dict(pipeline=train_pipeline))
+
+# mmpose's visualizer with its keypoint drawing fixed for numpy 2
+# (tools/test.py --show-dir, tools/demo/image_demo.py)
+visualizer = dict(type='mogavision.PoseLocalVisualizer')

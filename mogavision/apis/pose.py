@@ -150,7 +150,8 @@ def draw_pose(model,
     """
     # Built directly, not from the registry, so repeated calls do not share
     # one global visualizer instance.
-    visualizer = _visualizer_class()(
+    from mogavision.visualization import PoseLocalVisualizer
+    visualizer = PoseLocalVisualizer(
         name=f'mogavision_pose_{id(result)}', radius=radius,
         line_width=thickness)
     visualizer.set_dataset_meta(model.dataset_meta)
@@ -162,22 +163,6 @@ def draw_pose(model,
         'pose', image, data_sample=result, draw_gt=False, draw_bbox=draw_bbox,
         kpt_thr=kpt_thr, show=False, out_file=out_file)
     return visualizer.get_image()
-
-
-def _visualizer_class():
-    """mmpose's ``PoseLocalVisualizer`` with its OpenCV keypoint drawing
-    fixed for numpy 2: mmpose 1.3 passes the radius as a 1-element array,
-    which ``int()`` no longer accepts."""
-    from mmpose.visualization import PoseLocalVisualizer
-
-    class _PoseVisualizer(PoseLocalVisualizer):
-
-        def draw_circles(self, center, radius, *args, **kwargs):
-            if self.backend == 'opencv':
-                radius = float(np.asarray(radius).reshape(-1)[0])
-            return super().draw_circles(center, radius, *args, **kwargs)
-
-    return _PoseVisualizer
 
 
 def parse_args(argv=None):

@@ -29,6 +29,7 @@ def apply_common_options(cfg: Config, args) -> Config:
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    check_backbone_consumer_channels(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
@@ -73,6 +74,42 @@ def adapt_to_device(cfg: Config):
         raise RuntimeError(f'--launcher {cfg.launcher} needs CUDA devices; on '
                            'a CPU machine use --launcher pytorch '
                            '(tools/dist_train.sh).')
+
+
+def check_backbone_consumer_channels(cfg: Config):
+    """At build time, check that what reads a MogaNet's features (the neck,
+    else the decode head or head) expects the channels that its ``arch`` and
+    ``out_indices`` give, and name both when not."""
+    from mogavision.models import MogaNet
+    model = cfg.get('model', {})
+    backbone = model.get('backbone') or {}
+    if 'MogaNet' not in str(backbone.get('type')):
+        return
+    channels = list(MogaNet.output_channels(backbone.get('arch', 'tiny'),
+                                            backbone.get('out_indices', (3, ))))
+    for key in ('neck', 'decode_head', 'head'):
+        consumer = model.get(key)
+        if isinstance(consumer, (list, tuple)):
+            consumer = consumer[0] if consumer else None
+        if not consumer or consumer.get('in_channels') is None:
+            continue
+        expected = consumer['in_channels']
+        in_index = consumer.get('in_index')
+        if isinstance(expected, int):
+            got = channels[in_index] if isinstance(in_index, int) \
+                and in_index < len(channels) else channels[-1]
+            ok = expected == got
+        else:
+            got = [channels[i] for i in in_index] \
+                if isinstance(in_index, (list, tuple)) else channels
+            ok = list(expected) == list(got)
+        if not ok:
+            raise ValueError(
+                f'model.{key}.in_channels={expected} does not match the '
+                f'MogaNet features ({got}: arch={backbone.get("arch")!r}, '
+                f'out_indices={backbone.get("out_indices", (3, ))}). Set '
+                f'model.{key}.in_channels={got} or change out_indices.')
+        return
 
 
 def add_random_state_hook(cfg: Config):

@@ -51,8 +51,10 @@ def test_train_then_test_xt(run_tool, tmp_path):
     ckpt = osp.join(work_dir, 'epoch_1.pth')
     assert osp.isfile(ckpt), sorted(glob.glob(osp.join(work_dir, '*')))
 
+    show_dir = str(tmp_path / 'vis')
     out = run_tool(['tools/test.py', XT, ckpt, '--work-dir', work_dir,
-                    '--cfg-options', *options])
+                    '--show-dir', show_dir, '--cfg-options', *options])
+    assert len(glob.glob(osp.join(show_dir, '*.jpg'))) == 2  # drawn results
     # Evaluated on the detections file: 2 detected people, flip test.
     metrics = re.search(r'Epoch\(test\) +\[1/1\] +coco/AP: ([\d.]+) +'
                         r'coco/AP \.5: ([\d.]+).*coco/AR: ([\d.]+)', out)

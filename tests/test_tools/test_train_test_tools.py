@@ -171,3 +171,32 @@ def test_resume_after_sigkill_matches_uninterrupted_run(toy_data, tmp_path,
                     if 'loss' in record:
                         resumed_losses[record['iter']] = record['loss']
     assert resumed_losses == full_losses
+
+
+def test_neck_channels_checked_at_build_time(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', 'configs/det/mask_rcnn_moganet_xt.py',
+         '--work-dir', str(tmp_path), '--cfg-options',
+         'model.backbone.out_indices=(1,2,3)'],
+        capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert ('model.neck.in_channels=[32, 64, 96, 192] does not match the '
+            'MogaNet features ([64, 96, 192]') in proc.stderr
+
+
+def test_checkpoint_with_another_num_classes_is_refused(toy_data, tmp_path,
+                                                        run_tool):
+    work_dir = str(tmp_path / 'work')
+    run_tool(['tools/train.py', CONFIG, '--work-dir', work_dir,
+              '--cfg-options', *data_options(toy_data),
+              'train_cfg.max_iters=2'])
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', CONFIG,
+         osp.join(work_dir, 'iter_2.pth'), '--work-dir', work_dir,
+         '--cfg-options', *data_options(toy_data),
+         'model.head.num_classes=7'],
+        capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert 'head.fc.weight: checkpoint (4, 32) vs model (7, 32)' in \
+        proc.stderr
+    assert 'num_classes' in proc.stderr

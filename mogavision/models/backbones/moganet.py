@@ -562,7 +562,15 @@ class MogaNet(BaseBackbone):
                              f'lengths {lengths}.')
         return 'custom', dict(arch)
 
-    def _parse_out_indices(self, out_indices) -> Tuple[int, ...]:
+    @classmethod
+    def output_channels(cls, arch='tiny', out_indices=(3, )) -> Tuple[int, ...]:
+        """Channels of the features a MogaNet with this ``arch`` and
+        ``out_indices`` returns, without building it."""
+        embed_dims = cls._parse_arch(arch)[1]['embed_dims']
+        return tuple(embed_dims[i] for i in cls._parse_out_indices(out_indices))
+
+    @classmethod
+    def _parse_out_indices(cls, out_indices) -> Tuple[int, ...]:
         if isinstance(out_indices, int):
             out_indices = [out_indices]
         if not isinstance(out_indices, Sequence) or not out_indices or \
@@ -571,11 +579,11 @@ class MogaNet(BaseBackbone):
                             f'sequence of ints, got {out_indices!r}.')
         normalized = []
         for index in out_indices:
-            if not -self.num_stages <= index < self.num_stages:
+            if not -cls.num_stages <= index < cls.num_stages:
                 raise ValueError(
                     f'out_indices entry {index} is out of range; MogaNet has '
-                    f'{self.num_stages} stages (valid: 0..3 or -4..-1).')
-            normalized.append(index % self.num_stages)
+                    f'{cls.num_stages} stages (valid: 0..3 or -4..-1).')
+            normalized.append(index % cls.num_stages)
         if len(set(normalized)) != len(normalized):
             raise ValueError(f'out_indices {list(out_indices)} name the same '
                              'stage twice.')
