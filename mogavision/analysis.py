@@ -73,7 +73,7 @@ def input_channels(model: nn.Module) -> int:
     return first_conv.in_channels if first_conv is not None else 3
 
 
-class _TensorForward(nn.Module):
+class TensorForward(nn.Module):
     """Runs a toolbox model's tensor-mode forward on one image tensor."""
 
     def __init__(self, model: nn.Module, task: str, shape: Tuple[int, int]):
@@ -100,7 +100,7 @@ def complexity(cfg: Config, shape: Optional[Tuple[int, int]] = None) -> dict:
     """
     shape = tuple(shape or default_shape(cfg))
     task = task_of(cfg)
-    model = _TensorForward(build_model(cfg), task, shape)
+    model = TensorForward(build_model(cfg), task, shape)
     inputs = torch.randn(1, input_channels(model), *shape)
     with torch.no_grad():
         info = get_model_complexity_info(

@@ -200,6 +200,25 @@ def unwrap_state_dict(checkpoint, use_ema: bool = False) -> Dict[str, torch.Tens
     return checkpoint
 
 
+def detect_backbone_prefix(state_dict: Dict[str, torch.Tensor]) -> str:
+    """The prefix (one of :data:`BACKBONE_PREFIXES`, or '') under which a
+    state dict keeps MogaNet's keys."""
+    return next((p for p in BACKBONE_PREFIXES
+                 if any(k.startswith(p + r) for k in state_dict
+                        for r in BACKBONE_ROOTS)), '')
+
+
+def shape_mismatches(state_dict: dict, model: torch.nn.Module):
+    """``'key: checkpoint (..) vs model (..)'`` for every tensor of
+    ``state_dict`` whose shape differs from the same key of ``model``."""
+    own = model.state_dict()
+    return [
+        f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
+        for k, v in state_dict.items()
+        if k in own and hasattr(v, 'shape') and v.shape != own[k].shape
+    ]
+
+
 def filter_backbone_state_dict(state_dict: Dict[str, torch.Tensor],
                                prefix: Optional[str] = None):
     """Map a state dict of any supported format to MogaNet backbone keys.
@@ -216,9 +235,7 @@ def filter_backbone_state_dict(state_dict: Dict[str, torch.Tensor],
         purpose.
     """
     if prefix is None:
-        prefix = next((p for p in BACKBONE_PREFIXES
-                       if any(k.startswith(p + r) for k in state_dict
-                              for r in BACKBONE_ROOTS)), '')
+        prefix = detect_backbone_prefix(state_dict)
     out, dropped = OrderedDict(), []
     for key, value in state_dict.items():
         if prefix and not key.startswith(prefix):
@@ -253,11 +270,7 @@ def load_backbone_checkpoint(model: torch.nn.Module,
     checkpoint = load_checkpoint_file(filename, map_location=map_location)
     state_dict, dropped = filter_backbone_state_dict(
         unwrap_state_dict(checkpoint, use_ema=use_ema), prefix=prefix)
-    own = model.state_dict()
-    mismatched = [
-        f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-        for k, v in state_dict.items() if k in own and v.shape != own[k].shape
-    ]
+    mismatched = shape_mismatches(state_dict, model)
     if mismatched:
         raise ValueError(
             f'Checkpoint {filename} does not fit this MogaNet '
@@ -296,8 +309,7 @@ def convert_release_classifier(checkpoint: dict, use_ema: bool = False):
     source = unwrap_state_dict(checkpoint, use_ema=use_ema)
     backbone, dropped = filter_backbone_state_dict(source)
     out, mapping = OrderedDict(), []
-    src_prefix = next((p for p in BACKBONE_PREFIXES
-                       if any(k.startswith(p) for k in source)), '')
+    src_prefix = detect_backbone_prefix(source)
     for key, value in backbone.items():
         out[f'backbone.{key}'] = value
         mapping.append((src_prefix + key, f'backbone.{key}'))
@@ -325,13 +337,8 @@ def check_checkpoint_fits_model(model: torch.nn.Module, filename: str):
     Raises:
         ValueError: naming every mismatched key with both shapes.
     """
-    state = unwrap_state_dict(load_checkpoint_file(filename))
-    own = model.state_dict()
-    mismatched = [
-        f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-        for k, v in state.items()
-        if k in own and hasattr(v, 'shape') and v.shape != own[k].shape
-    ]
+    mismatched = shape_mismatches(
+        unwrap_state_dict(load_checkpoint_file(filename)), model)
     if mismatched:
         raise ValueError(
             f'Checkpoint {filename} does not fit the config\'s model:\n  ' +

@@ -19,7 +19,7 @@ import mogavision  # noqa: F401
 import torch
 from mmengine.config import DictAction
 
-from mogavision.analysis import (_TensorForward, default_shape, input_channels,
+from mogavision.analysis import (TensorForward, default_shape, input_channels,
                                  load_config_and_model)
 from mogavision.engine.runtime import task_of
 
@@ -156,7 +156,7 @@ def main(argv=None):
     cfg, model = load_config_and_model(args.config, args.checkpoint,
                                        args.cfg_options)
     shape = tuple(args.shape or default_shape(cfg))
-    base = model.backbone if args.part == 'backbone' else _TensorForward(
+    base = model.backbone if args.part == 'backbone' else TensorForward(
         model, task_of(cfg), shape)
     base = base.to(args.device)
     inputs = torch.randn(args.batch_size, input_channels(base), *shape,

@@ -15,21 +15,11 @@ import torch
 import torch.nn as nn
 from mmengine.config import DictAction
 
-from mogavision.analysis import default_shape, load_config_and_model
+from mogavision.analysis import (TensorForward, default_shape,
+                                 load_config_and_model)
 from mogavision.engine.runtime import task_of
 
 TOLERANCE = 1e-4
-
-
-class _Classifier(nn.Module):
-    """Image -> logits (the classifier's tensor-mode forward)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, inputs):
-        return self.model(inputs, mode='tensor')
 
 
 def parse_args(argv=None):
@@ -88,7 +78,7 @@ def main(argv=None):
                                                f'{name}_backbone.onnx'),
                      args.opset, [f'stage{i}' for i in backbone.out_indices])
     if task_of(cfg) == 'cls':
-        export_and_check(_Classifier(model), inputs,
+        export_and_check(TensorForward(model, 'cls', inputs.shape[2:]), inputs,
                          osp.join(args.out_dir, f'{name}_classifier.onnx'),
                          args.opset, ['logits'])
 
