@@ -8,6 +8,7 @@ without imports in the user's config, as ``mmpretrain.ConvNeXt`` does.
 """
 from importlib import import_module
 
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import \
@@ -31,6 +32,11 @@ HOOKS = Registry(
     parent=MMENGINE_HOOKS,
     scope='mogavision',
     locations=['mogavision.engine'])
+DATASETS = Registry(
+    'dataset',
+    parent=MMENGINE_DATASETS,
+    scope='mogavision',
+    locations=['mogavision.datasets'])
 TRANSFORMS = Registry(
     'transform',
     parent=MMENGINE_TRANSFORMS,

@@ -11,12 +11,14 @@ import os
 
 import mogavision  # noqa: F401  (environment check, safe checkpoint loading)
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mogavision.engine.runtime import (add_random_state_hook,
-                                       apply_common_options, check_data_paths,
-                                       task_of)
+from mogavision.checkpoint import (find_resumable_checkpoint,
+                                   is_complete_checkpoint)
+from mogavision.engine.runtime import (apply_common_options, check_data_paths,
+                                       task_of, use_safe_checkpointing)
 
 
 def parse_args(argv=None):
@@ -55,15 +57,32 @@ def build_train_config(args) -> Config:
             raise KeyError('--auto-scale-lr needs auto_scale_lr.base_batch_size '
                            'in the config.')
         cfg.auto_scale_lr.enable = True
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume is not None:
-        if not os.path.isfile(args.resume):
-            raise FileNotFoundError(f'--resume checkpoint not found: {args.resume}')
-        cfg.resume, cfg.load_from = True, args.resume
-    add_random_state_hook(cfg)
+    if args.resume is not None:
+        set_resume(cfg, args.resume)
+    use_safe_checkpointing(cfg)
     check_data_paths(cfg, 'train', 'val')
     return cfg
+
+
+def set_resume(cfg: Config, resume: str):
+    """``--resume [PATH]``: continue from PATH, or from the latest complete
+    checkpoint of the work dir; with none there, start as the config says
+    (its ``load_from``, if any)."""
+    if resume == 'auto':
+        resume = find_resumable_checkpoint(cfg.work_dir)
+        if resume is None:
+            print_log(f'--resume: no checkpoint in {cfg.work_dir} yet; '
+                      'starting a new run.', logger='current')
+            return
+    elif not os.path.isfile(resume):
+        raise FileNotFoundError(f'--resume checkpoint not found: {resume}')
+    elif not is_complete_checkpoint(resume):
+        raise ValueError(
+            f'--resume checkpoint {resume} is truncated or not a PyTorch zip '
+            'checkpoint (was its writing interrupted?). Pass an earlier '
+            'checkpoint, or --resume without a path to pick the latest '
+            'complete one.')
+    cfg.resume, cfg.load_from = True, resume
 
 
 def main(argv=None):

@@ -25,11 +25,13 @@ def task_of(cfg: Config) -> str:
 
 def apply_common_options(cfg: Config, args) -> Config:
     """``--cfg-options``, ``--work-dir`` (default ``work_dirs/<config>``) and
-    ``--launcher``, as every OpenMMLab tool does."""
+    ``--launcher``, as every OpenMMLab tool does; then the build-time checks
+    and :func:`use_checked_data_loading`."""
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     check_backbone_consumer_channels(cfg)
+    use_checked_data_loading(cfg, task_of(cfg))
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
@@ -112,9 +114,15 @@ def check_backbone_consumer_channels(cfg: Config):
         return
 
 
-def add_random_state_hook(cfg: Config):
-    """Add ``RandomStateCheckpointHook`` (exact resume with drop path) unless
-    the config already has it."""
+def use_safe_checkpointing(cfg: Config):
+    """Kill-proof, exactly resumable checkpoints for ``tools/train.py``:
+    ``AtomicCheckpointHook`` in place of mmengine's ``CheckpointHook`` (same
+    arguments) and ``RandomStateCheckpointHook`` (exact resume with drop
+    path)."""
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if hook is not None and hook.get('type') in ('CheckpointHook',
+                                                 'mmengine.CheckpointHook'):
+        hook['type'] = 'mogavision.AtomicCheckpointHook'
     add_custom_hook(cfg, dict(type='mogavision.RandomStateCheckpointHook'))
 
 
@@ -168,6 +176,42 @@ def _paths(dataset_cfg) -> Iterator[Tuple[str, str]]:
         yield 'data_root', root
     if dataset_cfg.get('bbox_file'):
         yield 'bbox_file', dataset_cfg['bbox_file']
+
+
+#: Image loaders of the toolboxes' pipelines, and dataset types, replaced by
+#: their checked mogavision versions in ``tools/train.py``/``test.py``.
+CHECKED_LOADER = 'mogavision.CheckedLoadImageFromFile'
+UNCHECKED_LOADERS = ('LoadImageFromFile', 'mmcv.LoadImageFromFile',
+                     'LoadImage', 'mmpose.LoadImage')
+CHECKED_DATASETS = {
+    'det': ('mogavision.CheckedCocoDataset', ('CocoDataset',
+                                              'mmdet.CocoDataset')),
+    'pose': ('mogavision.CheckedCocoPoseDataset', ('CocoDataset',
+                                                   'mmpose.CocoDataset')),
+}
+
+
+def use_checked_data_loading(cfg: Config, task: str):
+    """Load data with checks: images that are missing, empty, truncated or
+    undecodable raise an error naming the file (OpenCV would decode a
+    truncated JPEG silently), and COCO annotations with boxes outside the
+    image or degenerate polygons are skipped with a counted warning (mmdet
+    and mmpose drop or clip them silently)."""
+    checked_dataset, plain_types = CHECKED_DATASETS.get(task, (None, ()))
+    pipelines = [cfg.get('tta_pipeline') or []]
+    for split in ('train', 'val', 'test'):
+        loader = cfg.get(f'{split}_dataloader')
+        if not loader:
+            continue
+        for dataset in _datasets(loader['dataset']):
+            if dataset.get('type') in plain_types:
+                dataset['type'] = checked_dataset
+            pipelines.append(dataset.get('pipeline') or [])
+    for pipeline in pipelines:
+        for transform in pipeline:
+            if isinstance(transform, dict) and \
+                    transform.get('type') in UNCHECKED_LOADERS:
+                transform['type'] = CHECKED_LOADER
 
 
 def check_data_paths(cfg: Config, *splits: str):

@@ -48,3 +48,19 @@ def test_benchmark_training_step_with_cp_saves_activation_memory(run_tool):
     act = dict(re.findall(r'^(eager|with_cp)\s+[\d.]+\s+[\d.]+x\s+([\d.]+)',
                           out, re.M))
     assert float(act['with_cp']) < 0.6 * float(act['eager'])
+
+
+def test_benchmark_whole_detector_training_step(run_tool):
+    """Mask R-CNN loss on fixed random boxes and masks, eager and with the
+    backbone channels_last (compile is too slow for a test)."""
+    out = run_tool(['tools/analysis/benchmark.py',
+                    'configs/det/mask_rcnn_moganet_xt.py', '--part', 'model',
+                    '--train', '--shape', '128', '128', '--batch-size', '1',
+                    '--iters', '1', '--warmup', '1', '--modes', 'eager',
+                    'channels_last', '--cfg-options',
+                    'model.backbone.init_cfg=None'])
+    assert 'training step: model of configs/det/mask_rcnn_moganet_xt.py' in out
+    rows = dict(re.findall(r'^(eager|channels_last)\s+([\d.]+)\s+[\d.]+x',
+                           out, re.M))
+    assert set(rows) == {'eager', 'channels_last'}
+    assert all(float(v) > 0 for v in rows.values())

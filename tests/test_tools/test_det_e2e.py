@@ -1,6 +1,7 @@
 """Detection end to end through the real tools: train two iterations on a
 synthetic COCO dataset, test the checkpoint with COCO metrics, and fail fast
 without data."""
+import json
 import os.path as osp
 import re
 import subprocess
@@ -18,7 +19,13 @@ ENV = dict(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
 @pytest.fixture(scope='module')
 def coco_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('coco')) + '/'
-    write_coco_instances(root, splits={'train2017': 2, 'val2017': 2})
+    files = write_coco_instances(root, splits={'train2017': 2, 'val2017': 2})
+    with open(files['train2017']) as f:
+        train = json.load(f)
+    outside = dict(train['annotations'][0], id=999, bbox=[500., 10., 20., 20.])
+    train['annotations'].append(outside)  # skipped with a counted warning
+    with open(files['train2017'], 'w') as f:
+        json.dump(train, f)
     return root
 
 
@@ -62,6 +69,8 @@ def test_train_then_test(run_tool, coco_root, tmp_path, name, metrics):
                                 is_rpn_based='rcnn' in name)
     out = run_tool(['tools/train.py', config] + options, env=ENV)
     assert re.search(r'Epoch\(train\) \[1\]\[2/2\].*loss: \d', out), out[-3000:]
+    assert re.search(r'instances_train2017.json: skipped 1 of \d+ annotations: '
+                     r'1 box outside the image \(ann 999 in ', out)
     checkpoint = tmp_path / 'epoch_1.pth'
     assert checkpoint.is_file()
 

@@ -1,6 +1,7 @@
 """tools/train.py, tools/test.py and tools/dist_train.sh as a user runs them:
 train -> checkpoint -> --resume -> test -> --out, distributed (gloo), and
 resume after a hard kill."""
+import glob
 import json
 import os
 import os.path as osp
@@ -135,42 +136,130 @@ def test_deterministic_runs_log_identical_losses(toy_data, tmp_path, run_tool):
     assert len(runs[0]) == 4 and runs[0] == runs[1]
 
 
-def test_resume_after_sigkill_matches_uninterrupted_run(toy_data, tmp_path,
-                                                        run_tool):
-    options = [*data_options(toy_data), 'train_cfg.max_iters=6']
-    env = dict(PYTHONPATH=DATA_DIR)
-    full = str(tmp_path / 'full')
-    run_tool(['tools/train.py', HOOKS_CONFIG, '--work-dir', full,
-              '--cfg-options', *options], env=env)
+SIX_ITERS = ['train_cfg.max_iters=6']
+HOOKS_ENV = dict(PYTHONPATH=DATA_DIR)
 
-    killed = str(tmp_path / 'killed')
+
+@pytest.fixture(scope='module')
+def uninterrupted(toy_data, tmp_path_factory, run_tool):
+    """Work dir of a 6-iteration run, checkpoints every 2 iterations."""
+    work_dir = str(tmp_path_factory.mktemp('uninterrupted'))
+    run_tool(['tools/train.py', HOOKS_CONFIG, '--work-dir', work_dir,
+              '--cfg-options', *data_options(toy_data), *SIX_ITERS],
+             env=HOOKS_ENV)
+    return work_dir
+
+
+def logged_losses_of_all_runs(work_dir):
+    out = {}
+    for run in sorted(os.listdir(work_dir)):
+        if osp.isdir(osp.join(work_dir, run)) and run[:2] == '20':
+            with open(osp.join(work_dir, run, 'vis_data', 'scalars.json')) as f:
+                for line in f:
+                    record = json.loads(line)
+                    if 'loss' in record:
+                        out[record['iter']] = record['loss']
+    return out
+
+
+def assert_same_run(resumed_dir, full_dir):
+    expected = weights(osp.join(full_dir, 'iter_6.pth'))
+    resumed = weights(osp.join(resumed_dir, 'iter_6.pth'))
+    for key, value in expected.items():
+        torch.testing.assert_close(resumed[key], value, rtol=0, atol=1e-6,
+                                   msg=key)
+    assert logged_losses_of_all_runs(resumed_dir) == losses(full_dir)
+
+
+def run_until_killed(work_dir, options, **env):
     proc = subprocess.run(
-        [sys.executable, 'tools/train.py', HOOKS_CONFIG, '--work-dir', killed,
+        [sys.executable, 'tools/train.py', HOOKS_CONFIG, '--work-dir', work_dir,
          '--cfg-options', *options],
-        env=dict(os.environ, MOGAVISION_TEST_KILL='1', **env),
+        env=dict(os.environ, **HOOKS_ENV, **env),
         capture_output=True, text=True)
-    assert proc.returncode == -9, proc.stdout[-3000:]
+    assert proc.returncode == -9, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(toy_data, tmp_path,
+                                                        run_tool,
+                                                        uninterrupted):
+    options = [*data_options(toy_data), *SIX_ITERS]
+    killed = str(tmp_path / 'killed')
+    run_until_killed(killed, options, MOGAVISION_TEST_KILL='1')
     assert open(osp.join(killed, 'last_checkpoint')).read().endswith(
         'iter_4.pth')
     assert not osp.exists(osp.join(killed, 'iter_6.pth'))
     run_tool(['tools/train.py', HOOKS_CONFIG, '--work-dir', killed,
-              '--resume', '--cfg-options', *options], env=env)
+              '--resume', '--cfg-options', *options], env=HOOKS_ENV)
+    assert_same_run(killed, uninterrupted)
 
-    expected = weights(osp.join(full, 'iter_6.pth'))
-    resumed = weights(osp.join(killed, 'iter_6.pth'))
-    for key, value in expected.items():
-        torch.testing.assert_close(resumed[key], value, rtol=0, atol=1e-6,
-                                   msg=key)
-    full_losses = losses(full)
-    resumed_losses = {}
-    for run in sorted(os.listdir(killed)):
-        if osp.isdir(osp.join(killed, run)) and run[:2] == '20':
-            with open(osp.join(killed, run, 'vis_data', 'scalars.json')) as f:
-                for line in f:
-                    record = json.loads(line)
-                    if 'loss' in record:
-                        resumed_losses[record['iter']] = record['loss']
-    assert resumed_losses == full_losses
+
+def test_kill_while_writing_a_checkpoint_keeps_a_complete_one(
+        toy_data, tmp_path, run_tool, uninterrupted):
+    # max_keep_ckpts=1: mmengine's own hook deletes iter_2.pth before it
+    # writes iter_4.pth, so this kill would leave only a truncated file.
+    options = [*data_options(toy_data), *SIX_ITERS,
+               'default_hooks.checkpoint.max_keep_ckpts=1']
+    killed = str(tmp_path / 'killed')
+    run_until_killed(killed, options,
+                     MOGAVISION_TEST_KILL_WHILE_WRITING='iter_4.pth')
+    assert not osp.exists(osp.join(killed, 'iter_4.pth'))
+    assert open(osp.join(killed, 'last_checkpoint')).read().endswith(
+        'iter_2.pth')
+    assert weights(osp.join(killed, 'iter_2.pth'))  # complete, loadable
+
+    out = run_tool(['tools/train.py', HOOKS_CONFIG, '--work-dir', killed,
+                    '--resume', '--cfg-options', *options], env=HOOKS_ENV)
+    assert 'resumed epoch: 0, iter: 2' in out
+    assert 'a checkpoint whose writing was killed' in out  # partial removed
+    assert sorted(f for f in os.listdir(killed) if f.endswith('.pth')) == [
+        'iter_6.pth', 'rank0.pth']
+    assert_same_run(killed, uninterrupted)
+
+
+def test_resume_skips_a_truncated_checkpoint(toy_data, tmp_path, run_tool,
+                                             uninterrupted):
+    """A truncated newest file (e.g. written by another tool, or a
+    filesystem that lost the tail) is never what ``--resume`` loads."""
+    options = [*data_options(toy_data), *SIX_ITERS]
+    killed = str(tmp_path / 'killed')
+    run_until_killed(killed, options, MOGAVISION_TEST_KILL='1')
+    latest = osp.join(killed, 'iter_4.pth')
+    with open(latest, 'rb') as f:
+        head = f.read(4096)
+    with open(latest, 'wb') as f:
+        f.write(head)
+
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', HOOKS_CONFIG, '--work-dir', killed,
+         '--resume', latest, '--cfg-options', *options],
+        env=dict(os.environ, **HOOKS_ENV), capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert f'--resume checkpoint {latest} is truncated' in proc.stderr
+
+    out = run_tool(['tools/train.py', HOOKS_CONFIG, '--work-dir', killed,
+                    '--resume', '--cfg-options', *options], env=HOOKS_ENV)
+    assert f'{latest} is incomplete' in out
+    assert 'resumed epoch: 0, iter: 2' in out
+    assert_same_run(killed, uninterrupted)
+
+
+def test_truncated_image_stops_training_naming_the_file(tmp_path):
+    root = str(tmp_path / 'data')
+    write_imagenet(root, splits={'train': 2, 'val': 1}, num_classes=4,
+                   image_size=40)
+    images = sorted(glob.glob(osp.join(root, 'train', '*', '*.JPEG')))
+    with open(images[0], 'rb') as f:
+        data = f.read()
+    with open(images[0], 'wb') as f:
+        f.write(data[:len(data) // 2])
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', CONFIG, '--work-dir',
+         str(tmp_path / 'work'), '--cfg-options', *data_options(root),
+         'train_dataloader.num_workers=0'],
+        capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert f'CorruptImageError: {images[0]}: truncated JPEG' in proc.stderr
 
 
 def test_neck_channels_checked_at_build_time(tmp_path):

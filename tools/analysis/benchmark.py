@@ -7,6 +7,11 @@ Examples:
     python tools/analysis/benchmark.py configs/cls/moganet_t_224.py --batch-size 16
     python tools/analysis/benchmark.py configs/det/mask_rcnn_moganet_xt.py --part model --shape 800 1280
     python tools/analysis/benchmark.py configs/cls/moganet_s_224.py --train --batch-size 16
+    python tools/analysis/benchmark.py configs/det/mask_rcnn_moganet_xt.py --part model --train --shape 512 512 --batch-size 2
+
+With ``--part model`` the whole model runs (tensor mode for inference; for
+``--train`` its loss on fixed random ground truth) and ``compiled`` compiles
+its backbone and neck; the heads' data-dependent code stays eager.
 """
 import argparse
 import copy
@@ -19,8 +24,8 @@ import mogavision  # noqa: F401
 import torch
 from mmengine.config import DictAction
 
-from mogavision.analysis import (TensorForward, default_shape, input_channels,
-                                 load_config_and_model)
+from mogavision.analysis import (LossForward, TensorForward, default_shape,
+                                 input_channels, load_config_and_model)
 from mogavision.engine.runtime import task_of
 
 INFER_MODES = ('eager', 'folded', 'channels_last', 'folded+channels_last',
@@ -74,7 +79,16 @@ def _prepare(base, mode, train):
         if not train:
             for backbone in backbones:
                 backbone.switch_to_deploy()
-        model = torch.compile(model)
+        if isinstance(model, (TensorForward, LossForward)):
+            # The heads' data-dependent code (proposals, RoIs, losses) would
+            # break the graph many times; compile the static part.
+            detector = model.model
+            for name in ('backbone', 'neck'):
+                if isinstance(getattr(detector, name, None), torch.nn.Module):
+                    setattr(detector, name, torch.compile(getattr(detector,
+                                                                  name)))
+        else:
+            model = torch.compile(model)
     return model
 
 
@@ -156,8 +170,12 @@ def main(argv=None):
     cfg, model = load_config_and_model(args.config, args.checkpoint,
                                        args.cfg_options)
     shape = tuple(args.shape or default_shape(cfg))
-    base = model.backbone if args.part == 'backbone' else TensorForward(
-        model, task_of(cfg), shape)
+    if args.part == 'backbone':
+        base = model.backbone
+    elif args.train:
+        base = LossForward(model, task_of(cfg), shape, args.batch_size)
+    else:
+        base = TensorForward(model, task_of(cfg), shape)
     base = base.to(args.device)
     inputs = torch.randn(args.batch_size, input_channels(base), *shape,
                          device=args.device)
