@@ -39,6 +39,9 @@ def parse_args(argv=None):
                         '(same outputs, faster)')
     parser.add_argument('--channels-last', action='store_true',
                         help='run the model in the channels_last memory format')
+    parser.add_argument('--compile', action='store_true',
+                        help='compile the MogaNet backbone with inductor '
+                        'freezing (fastest inference; with --deploy)')
     parser.add_argument('--tta', action='store_true',
                         help='test-time augmentation (tta_model of the config)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -63,10 +66,11 @@ def build_test_config(args) -> Config:
                              args.wait_time)
     if args.tta:
         use_tta(cfg)
-    if args.deploy or args.channels_last:
+    if args.deploy or args.channels_last or args.compile:
         add_custom_hook(cfg, dict(type='mogavision.MogaNetDeployHook',
                                   fuse=args.deploy,
-                                  channels_last=args.channels_last))
+                                  channels_last=args.channels_last,
+                                  compile=args.compile))
     check_data_paths(cfg, 'test')
     return cfg
 

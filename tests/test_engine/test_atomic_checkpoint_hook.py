@@ -1,6 +1,5 @@
 """Atomic checkpoint writing and the choice of checkpoint for --resume."""
 import os
-import os.path as osp
 
 import pytest
 import torch
@@ -22,7 +21,6 @@ def truncate(path):
         head = f.read(os.path.getsize(path) // 2)
     with open(path, 'wb') as f:
         f.write(head)
-
 
 
 def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):

@@ -36,7 +36,8 @@ def test_benchmark_prints_every_mode(run_tool):
     assert set(rows) == {'eager', 'folded', 'channels_last',
                          'folded+channels_last'}
     assert all(float(v) > 0 for v in rows.values())
-    diffs = [float(d) for d in re.findall(r'x (\d\.\d+e[-+]\d+)$', out, re.M)]
+    diffs = [float(d) for d in
+             re.findall(r'x (\d\.\d+e[-+]\d+)  [\d.]+-[\d.]+$', out, re.M)]
     assert len(diffs) == 4 and max(diffs) < 1e-4
 
 

@@ -85,6 +85,18 @@ def test_train_resume_test_out(toy_data, tmp_path, run_tool):
         torch.testing.assert_close(a['pred_score'], b['pred_score'],
                                    rtol=0, atol=1e-5)
 
+    compiled_pkl = str(tmp_path / 'preds_compiled.pkl')
+    out = run_tool(['tools/test.py', CONFIG, osp.join(work_dir, 'iter_6.pth'),
+                    '--work-dir', work_dir, '--deploy', '--compile',
+                    '--out', compiled_pkl, '--cfg-options',
+                    *data_options(toy_data)])
+    assert 'Compiled with inductor freezing: backbone' in out
+    with open(compiled_pkl, 'rb') as f:
+        compiled = pickle.load(f)
+    for a, b in zip(preds, compiled):
+        torch.testing.assert_close(a['pred_score'], b['pred_score'],
+                                   rtol=0, atol=1e-5)
+
 
 def test_missing_checkpoint_and_data_are_clear_errors(tmp_path):
     proc = subprocess.run(

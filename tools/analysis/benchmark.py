@@ -4,10 +4,21 @@
 training step (forward + backward + AdamW) with and without with_cp.
 
 Examples:
-    python tools/analysis/benchmark.py configs/cls/moganet_t_224.py --batch-size 16
-    python tools/analysis/benchmark.py configs/det/mask_rcnn_moganet_xt.py --part model --shape 800 1280
-    python tools/analysis/benchmark.py configs/cls/moganet_s_224.py --train --batch-size 16
-    python tools/analysis/benchmark.py configs/det/mask_rcnn_moganet_xt.py --part model --train --shape 512 512 --batch-size 2
+    python tools/analysis/benchmark.py configs/cls/moganet_t_224.py \
+        --batch-size 16
+    python tools/analysis/benchmark.py configs/det/mask_rcnn_moganet_xt.py \
+        --part model --shape 800 1280
+    python tools/analysis/benchmark.py configs/cls/moganet_s_224.py \
+        --train --batch-size 16
+    python tools/analysis/benchmark.py configs/det/mask_rcnn_moganet_xt.py \
+        --part model --train --shape 512 512 --batch-size 2
+
+Modes: ``compiled`` is, for inference, the folded model compiled with
+inductor's freezing (weights become constants, prepacked for oneDNN); for
+training, the model in channels_last compiled. On CPU the script first lets
+glibc keep freed memory (``retain_freed_memory``, as ``tools/train.py`` and
+``test.py`` do) so every mode runs with the same, fast allocator;
+``--default-malloc`` skips that.
 
 With ``--part model`` the whole model runs (tensor mode for inference; for
 ``--train`` its loss on fixed random ground truth) and ``compiled`` compiles
@@ -17,16 +28,18 @@ import argparse
 import copy
 import platform
 import resource
+import statistics
 import time
 from contextlib import nullcontext
 
 import mogavision  # noqa: F401
 import torch
+import torch._inductor.config as inductor_config
 from mmengine.config import DictAction
 
 from mogavision.analysis import (LossForward, TensorForward, default_shape,
                                  input_channels, load_config_and_model)
-from mogavision.engine.runtime import task_of
+from mogavision.engine.runtime import retain_freed_memory, task_of
 
 INFER_MODES = ('eager', 'folded', 'channels_last', 'folded+channels_last',
                'compiled')
@@ -43,8 +56,11 @@ def parse_args(argv=None):
                         'the whole model (tensor-mode forward)')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'))
     parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--iters', type=int, default=20)
+    parser.add_argument('--iters', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument('--repeats', type=int, default=3,
+                        help='timed rounds per mode, interleaved; the '
+                        'median is reported')
     parser.add_argument('--dtype', choices=list(DTYPES), default='fp32',
                         help='autocast dtype (fp32 = no autocast)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
@@ -52,6 +68,9 @@ def parse_args(argv=None):
     parser.add_argument('--train', action='store_true',
                         help='time a training step instead of inference')
     parser.add_argument('--modes', nargs='+', help='subset of modes to run')
+    parser.add_argument('--default-malloc', action='store_true',
+                        help="keep glibc's default heap trimming (slower "
+                        'eager CPU runs; see retain_freed_memory)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
@@ -68,7 +87,7 @@ def _prepare(base, mode, train):
     if 'folded' in mode:
         for backbone in backbones:
             backbone.switch_to_deploy()
-    if 'channels_last' in mode or mode == 'compiled':
+    if 'channels_last' in mode or (mode == 'compiled' and train):
         model.to(memory_format=torch.channels_last)
         for backbone in backbones:
             backbone.channels_last = True
@@ -76,6 +95,7 @@ def _prepare(base, mode, train):
         for backbone in backbones:
             backbone.with_cp = True
     if mode == 'compiled':
+        torch._dynamo.reset()  # no reuse of another mode's compiled code
         if not train:
             for backbone in backbones:
                 backbone.switch_to_deploy()
@@ -84,9 +104,9 @@ def _prepare(base, mode, train):
             # break the graph many times; compile the static part.
             detector = model.model
             for name in ('backbone', 'neck'):
-                if isinstance(getattr(detector, name, None), torch.nn.Module):
-                    setattr(detector, name, torch.compile(getattr(detector,
-                                                                  name)))
+                part = getattr(detector, name, None)
+                if isinstance(part, torch.nn.Module):
+                    setattr(detector, name, torch.compile(part))
         else:
             model = torch.compile(model)
     return model
@@ -116,7 +136,9 @@ def _saved_activation_bytes(model, inputs):
     return total, out
 
 
-def run_mode(base, mode, args, inputs, reference):
+def prepare_mode(base, mode, args, inputs, reference):
+    """The mode's model, warmed up (compiled), as a ``step()`` callable, and
+    its accuracy and memory figures."""
     device = args.device
     model = _prepare(base, mode, args.train)
     autocast = torch.autocast(device.split(':')[0], dtype=DTYPES[args.dtype]) \
@@ -124,7 +146,8 @@ def run_mode(base, mode, args, inputs, reference):
     if device.startswith('cuda'):
         torch.cuda.reset_peak_memory_stats()
     x = inputs.contiguous(memory_format=torch.channels_last) \
-        if 'channels_last' in mode or mode == 'compiled' else inputs
+        if 'channels_last' in mode or (mode == 'compiled' and args.train) \
+        else inputs
     if args.train:
         model.train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -142,15 +165,15 @@ def run_mode(base, mode, args, inputs, reference):
             with torch.no_grad(), autocast:
                 return model(x)
 
-    for _ in range(args.warmup):
-        step()
+    # Inference: inductor's freezing makes the weights constants, folds them
+    # and prepacks them for oneDNN with its own layout choice (channels-last
+    # inside). It is read when the graph compiles, i.e. on the first call.
+    freezing = mode == 'compiled' and not args.train
+    with inductor_config.patch(freezing=freezing):
+        for _ in range(args.warmup):
+            step()
     _sync(device)
-    start = time.perf_counter()
-    for _ in range(args.iters):
-        step()
-    _sync(device)
-    seconds = time.perf_counter() - start
-    result = dict(mode=mode, ips=args.iters * args.batch_size / seconds)
+    result = dict(mode=mode)
     if device.startswith('cuda'):
         result['peak_mb'] = torch.cuda.max_memory_allocated() / 2**20
     if args.train:
@@ -161,11 +184,30 @@ def run_mode(base, mode, args, inputs, reference):
         outs = _outputs(step())
         result['max_diff'] = max((o.float() - r.float()).abs().max().item()
                                  for o, r in zip(outs, reference))
-    return result
+    return step, result
+
+
+def time_modes(steps, args):
+    """Median images/s per mode over ``args.repeats`` rounds; the rounds
+    interleave the modes, so a slow phase of a shared machine hits all."""
+    seconds = {mode: [] for mode in steps}
+    for _ in range(args.repeats):
+        for mode, step in steps.items():
+            _sync(args.device)
+            start = time.perf_counter()
+            for _ in range(args.iters):
+                step()
+            _sync(args.device)
+            seconds[mode].append(time.perf_counter() - start)
+    images = args.iters * args.batch_size
+    return {mode: (images / statistics.median(times), images / max(times),
+                   images / min(times)) for mode, times in seconds.items()}
 
 
 def main(argv=None):
     args = parse_args(argv)
+    retained = not args.default_malloc and args.device == 'cpu' and \
+        retain_freed_memory()
     torch.manual_seed(0)
     cfg, model = load_config_and_model(args.config, args.checkpoint,
                                        args.cfg_options)
@@ -182,29 +224,37 @@ def main(argv=None):
     modes = args.modes or (TRAIN_MODES if args.train else INFER_MODES)
 
     kind = 'training step' if args.train else 'inference'
+    processor = torch.cuda.get_device_name() if args.device.startswith(
+        'cuda') else platform.processor() or platform.machine()
     print(f'{kind}: {args.part} of {args.config}, input {args.batch_size}x3x'
           f'{shape[0]}x{shape[1]}, {args.dtype}, device {args.device} '
-          f'({torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine()}, '
-          f'{torch.get_num_threads()} threads), {args.iters} iters after '
-          f'{args.warmup} warm-up')
+          f'({processor}, {torch.get_num_threads()} threads), median of {args.repeats} '
+          f'interleaved rounds of {args.iters} iters after {args.warmup} '
+          f'warm-up; glibc heap trimming {"off" if retained else "default"}')
     reference = None
     if not args.train:
         with torch.no_grad():
             reference = _outputs(base.eval()(inputs))
-    results = [run_mode(base, mode, args, inputs, reference) for mode in modes]
+    steps, results = {}, []
+    for mode in modes:
+        steps[mode], result = prepare_mode(base, mode, args, inputs, reference)
+        results.append(result)
+    for result, (ips, low, high) in zip(results,
+                                        time_modes(steps, args).values()):
+        result.update(ips=ips, range=f'{low:.1f}-{high:.1f}')
     eager = next((r['ips'] for r in results if r['mode'] == 'eager'), None)
     header = f'{"mode":22s} {"img/s":>9s} {"speedup":>8s}'
     header += ' act MB(saved)' if args.train else ' max|diff| vs eager'
     if args.device.startswith('cuda'):
         header += '  peak MB'
-    print(header)
+    print(header + '  img/s range')
     for r in results:
         line = f'{r["mode"]:22s} {r["ips"]:9.2f} ' + (
             f'{r["ips"] / eager:7.2f}x' if eager else '       -')
         line += f' {r["act_mb"]:13.1f}' if args.train else f' {r["max_diff"]:.2e}'
         if 'peak_mb' in r:
             line += f'  {r["peak_mb"]:7.1f}'
-        print(line)
+        print(f'{line}  {r["range"]}')
     print(f'peak RSS of this process: '
           f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB')
 
