@@ -241,7 +241,7 @@ def main(argv=None):
         results.append(result)
     for result, (ips, low, high) in zip(results,
                                         time_modes(steps, args).values()):
-        result.update(ips=ips, range=f'{low:.1f}-{high:.1f}')
+        result.update(ips=ips, range=f'{low:.3g}-{high:.3g}')
     eager = next((r['ips'] for r in results if r['mode'] == 'eager'), None)
     header = f'{"mode":22s} {"img/s":>9s} {"speedup":>8s}'
     header += ' act MB(saved)' if args.train else ' max|diff| vs eager'
@@ -249,7 +249,7 @@ def main(argv=None):
         header += '  peak MB'
     print(header + '  img/s range')
     for r in results:
-        line = f'{r["mode"]:22s} {r["ips"]:9.2f} ' + (
+        line = f'{r["mode"]:22s} {r["ips"]:9.3f} ' + (
             f'{r["ips"] / eager:7.2f}x' if eager else '       -')
         line += f' {r["act_mb"]:13.1f}' if args.train else f' {r["max_diff"]:.2e}'
         if 'peak_mb' in r:
