@@ -23,8 +23,10 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import glob
 from collections import OrderedDict
-from typing import Dict, Optional
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Union
 
 import numpy as np
 import torch
@@ -91,6 +93,20 @@ def _download_once(url: str) -> str:
     target = osp.join(cache_dir, osp.basename(url))
     if osp.isfile(target):
         return target
+    print_log(f'Downloading {url} to {target}', logger='current')
+    with atomic_output(target) as partial:  # no half-written cache entry
+        try:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as \
+                    resp, open(partial, 'wb') as f:
+                shutil.copyfileobj(resp, f)
+        except (urllib.error.URLError, OSError) as exc:
+            raise RuntimeError(
+                f'Could not download pretrained weights {url} ({exc}). On an '
+                f'offline machine, fetch the file elsewhere and put it at '
+                f'{target}, or point init_cfg.checkpoint at a local file, or '
+                'disable pretraining with --cfg-options '
+                'model.backbone.init_cfg=None.') from exc
+    return target
     os.makedirs(cache_dir, exist_ok=True)
     print_log(f'Downloading {url} to {target}', logger='current')
     try:
@@ -180,6 +196,46 @@ def load_checkpoint_file(filename: str, map_location='cpu') -> dict:
     except (RuntimeError, EOFError) as exc:
         raise RuntimeError(f'Could not read checkpoint {filename}: it is '
                            f'truncated or not a PyTorch file ({exc}).') from exc
+
+
+#: Infix of the hidden file a write goes to before its rename into place.
+PARTIAL_INFIX = '.partial-'
+
+
+@contextmanager
+def atomic_output(path: str) -> Iterator[str]:
+    """A path beside ``path`` to write to: renamed to ``path`` when the block
+    ends, deleted when it raises. Readers see the old file or the complete
+    new one; a killed writer leaves only a hidden
+    ``.<name>.partial-<pid>`` file (see :func:`remove_partial_files`)."""
+    directory, name = osp.split(osp.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    partial = osp.join(directory, f'.{name}{PARTIAL_INFIX}{os.getpid()}')
+    try:
+        yield partial
+        os.replace(partial, path)
+    except BaseException:
+        if osp.exists(partial):
+            os.remove(partial)
+        raise
+
+
+def atomic_write(data: Union[bytes, str], path: str):
+    """Write ``data`` to ``path`` through :func:`atomic_output`, synced to
+    disk before the rename."""
+    with atomic_output(path) as partial:
+        with open(partial, 'wb' if isinstance(data, bytes) else 'w') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def remove_partial_files(directory: str) -> List[str]:
+    """Delete the partial files that killed writers left in ``directory``."""
+    stale = glob.glob(osp.join(directory, f'.*{PARTIAL_INFIX}*'))
+    for path in stale:
+        os.remove(path)
+    return stale
 
 
 _STEP_CHECKPOINT = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')

@@ -225,8 +225,8 @@ CHECKED_DATASETS = {
 
 def use_checked_data_loading(cfg: Config, task: str):
     """Load data with checks: images that are missing, empty, truncated or
-    undecodable raise an error naming the file (OpenCV would decode a
-    truncated JPEG silently), and COCO annotations with boxes outside the
+    undecodable raise an error naming the file and the cause (see
+    ``mogavision/datasets/loading.py``), and COCO annotations with boxes outside the
     image or degenerate polygons are skipped with a counted warning (mmdet
     and mmpose drop or clip them silently)."""
     checked_dataset, plain_types = CHECKED_DATASETS.get(task, (None, ()))

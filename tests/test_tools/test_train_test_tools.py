@@ -64,38 +64,30 @@ def test_train_resume_test_out(toy_data, tmp_path, run_tool):
         'resumed epoch: 0, iter: 4' in out
     assert osp.isfile(osp.join(work_dir, 'iter_6.pth'))
 
-    pkl = str(tmp_path / 'preds.pkl')
-    out = run_tool(['tools/test.py', CONFIG, osp.join(work_dir, 'iter_6.pth'),
-                    '--work-dir', work_dir, '--out', pkl, '--cfg-options',
-                    *data_options(toy_data)])
+    def predict(name, *flags):
+        """Run tools/test.py with ``flags``; its output and predictions."""
+        pkl = str(tmp_path / f'{name}.pkl')
+        out = run_tool(['tools/test.py', CONFIG,
+                        osp.join(work_dir, 'iter_6.pth'), '--work-dir',
+                        work_dir, *flags, '--out', pkl, '--cfg-options',
+                        *data_options(toy_data)])
+        with open(pkl, 'rb') as f:
+            return out, pickle.load(f)
+
+    out, preds = predict('preds')
     assert 'accuracy/top1' in out
-    with open(pkl, 'rb') as f:
-        preds = pickle.load(f)
     assert len(preds) == 8 and 'pred_score' in preds[0]
 
-    fast_pkl = str(tmp_path / 'preds_deploy.pkl')
-    out = run_tool(['tools/test.py', CONFIG, osp.join(work_dir, 'iter_6.pth'),
-                    '--work-dir', work_dir, '--deploy', '--channels-last',
-                    '--out', fast_pkl, '--cfg-options',
-                    *data_options(toy_data)])
-    assert 'Folded BN and layer scales for inference in: backbone' in out
-    with open(fast_pkl, 'rb') as f:
-        fast = pickle.load(f)
-    for a, b in zip(preds, fast):
-        torch.testing.assert_close(a['pred_score'], b['pred_score'],
-                                   rtol=0, atol=1e-5)
-
-    compiled_pkl = str(tmp_path / 'preds_compiled.pkl')
-    out = run_tool(['tools/test.py', CONFIG, osp.join(work_dir, 'iter_6.pth'),
-                    '--work-dir', work_dir, '--deploy', '--compile',
-                    '--out', compiled_pkl, '--cfg-options',
-                    *data_options(toy_data)])
-    assert 'Compiled with inductor freezing: backbone' in out
-    with open(compiled_pkl, 'rb') as f:
-        compiled = pickle.load(f)
-    for a, b in zip(preds, compiled):
-        torch.testing.assert_close(a['pred_score'], b['pred_score'],
-                                   rtol=0, atol=1e-5)
+    for name, flags, log in (
+            ('deploy', ['--deploy', '--channels-last'],
+             'Folded BN and layer scales for inference in: backbone'),
+            ('compiled', ['--deploy', '--compile'],
+             'Compiled with inductor freezing: backbone')):
+        out, fast = predict(name, *flags)
+        assert log in out
+        for a, b in zip(preds, fast):
+            torch.testing.assert_close(a['pred_score'], b['pred_score'],
+                                       rtol=0, atol=1e-5)
 
 
 def test_missing_checkpoint_and_data_are_clear_errors(tmp_path):

@@ -17,6 +17,7 @@ from mmengine.config import DictAction
 
 from mogavision.analysis import (TensorForward, default_shape,
                                  load_config_and_model)
+from mogavision.checkpoint import atomic_output
 from mogavision.engine.runtime import task_of
 
 TOLERANCE = 1e-4
@@ -45,13 +46,13 @@ def export_and_check(module: nn.Module, inputs: torch.Tensor, path: str,
         expected = module(inputs)
     expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
     names = output_names[:len(expected)]
-    tmp = path + '.part'
-    torch.onnx.export(
-        module, (inputs, ), tmp, input_names=['input'], output_names=names,
-        dynamic_axes={'input': {0: 'batch', 2: 'height', 3: 'width'},
-                      **{n: {0: 'batch'} for n in names}},
-        opset_version=opset, dynamo=False)
-    os.replace(tmp, path)  # no half-written .onnx on failure
+    with atomic_output(path) as partial:  # no half-written .onnx on failure
+        torch.onnx.export(
+            module, (inputs, ), partial, input_names=['input'],
+            output_names=names,
+            dynamic_axes={'input': {0: 'batch', 2: 'height', 3: 'width'},
+                          **{n: {0: 'batch'} for n in names}},
+            opset_version=opset, dynamo=False)
     session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
     outputs = session.run(None, {'input': inputs.numpy()})
     diff = max(float(np.abs(o - e.numpy()).max())

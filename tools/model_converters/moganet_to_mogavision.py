@@ -8,14 +8,12 @@ Example:
         moganet_small_sz224_8xbs128_ep300.pth.tar moganet_s_224.pth --ema
 """
 import argparse
-import os
 import os.path as osp
-import tempfile
 
 import torch
 
 import mogavision  # noqa: F401  (safe checkpoint loading)
-from mogavision.checkpoint import (convert_release_classifier,
+from mogavision.checkpoint import (atomic_output, convert_release_classifier,
                                    load_checkpoint_file)
 
 #: How many mapped keys to print as examples.
@@ -33,27 +31,6 @@ def parse_args(argv=None):
         help="take the EMA weights ('state_dict_ema'); the paper reports "
         'them for MogaNet-S and larger')
     return parser.parse_args(argv)
-
-
-def save_atomic(obj, dst: str):
-    """``torch.save`` to a temporary file beside ``dst``, then rename, so a
-    failure never leaves a partial ``dst``.
-
-    Args:
-        obj: What to save.
-        dst (str): The output path.
-    """
-    out_dir = osp.dirname(osp.abspath(dst))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f'.{osp.basename(dst)}.',
-                               suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        os.remove(tmp)
-        raise
 
 
 def build_meta(src: str, state_dict: dict, use_ema: bool) -> dict:
@@ -94,8 +71,9 @@ def convert(src: str, dst: str, use_ema: bool = False) -> list:
             'state_dict_ema' in checkpoint:
         print('Note: the checkpoint also holds EMA weights (state_dict_ema); '
               'the paper reports them for MogaNet-S and larger: pass --ema.')
-    save_atomic(dict(state_dict=state_dict,
-                     meta=build_meta(src, state_dict, use_ema)), dst)
+    with atomic_output(dst) as partial:  # a failure never leaves a partial dst
+        torch.save(dict(state_dict=state_dict,
+                        meta=build_meta(src, state_dict, use_ema)), partial)
     print(f'Saved {dst}')
     return mapping
 

@@ -7,48 +7,19 @@ checkpoint *before* writing the new one. A kill during the write therefore
 leaves a truncated ``iter_N.pth`` and, with ``max_keep_ckpts=1``, no complete
 checkpoint at all.
 """
-import glob
-import os
 import os.path as osp
-from typing import List, Union
+from typing import List
 
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
+from mogavision.checkpoint import atomic_write, remove_partial_files
 from mogavision.registry import HOOKS
 
 #: Name of :class:`AtomicLocalBackend` in mmengine's file backends.
 ATOMIC_LOCAL_BACKEND = 'mogavision_atomic_local'
-_PARTIAL = '.partial-'
-
-
-def atomic_write(data: Union[bytes, str], path: str):
-    """Write ``data`` to ``path`` so that readers see either the old file or
-    the complete new one: write a hidden partial file next to it, fsync it,
-    then rename it over ``path``."""
-    directory, name = osp.split(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    partial = osp.join(directory, f'.{name}{_PARTIAL}{os.getpid()}')
-    try:
-        with open(partial, 'wb' if isinstance(data, bytes) else 'w') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        if osp.exists(partial):
-            os.remove(partial)
-        raise
-
-
-def remove_partial_files(directory: str) -> List[str]:
-    """Delete the partial files that killed writers left in ``directory``."""
-    stale = glob.glob(osp.join(directory, f'.*{_PARTIAL}*'))
-    for path in stale:
-        os.remove(path)
-    return stale
 
 
 class AtomicLocalBackend(LocalBackend):
