@@ -6,6 +6,7 @@ from typing import List, Optional, Union
 
 import numpy as np
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 
 
 def init_classifier(config: Union[str, Config],
@@ -34,8 +35,12 @@ def init_classifier(config: Union[str, Config],
         config.copy()
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    return ImageClassificationInferencer(
-        model=cfg, pretrained=checkpoint, device=device)
+    # The inferencer builds its pipeline in the current default scope, which
+    # another Runner or toolbox call in this process may have changed.
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope', 'mmpretrain')):
+        return ImageClassificationInferencer(
+            model=cfg, pretrained=checkpoint, device=device)
 
 
 def classify_image(inferencer, image: Union[str, np.ndarray],
