@@ -27,13 +27,14 @@ def task_of(cfg: Config) -> str:
 
 def apply_common_options(cfg: Config, args) -> Config:
     """``--cfg-options``, ``--work-dir`` (default ``work_dirs/<config>``) and
-    ``--launcher``, as every OpenMMLab tool does; then the build-time checks
-    and :func:`use_checked_data_loading`."""
+    ``--launcher``, as every OpenMMLab tool does; then the build-time checks,
+    :func:`use_checked_data_loading` and :func:`use_parallel_roi_align`."""
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     check_backbone_consumer_channels(cfg)
     use_checked_data_loading(cfg, task_of(cfg))
+    use_parallel_roi_align(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
@@ -156,6 +157,26 @@ def use_safe_checkpointing(cfg: Config):
                                                  'mmengine.CheckpointHook'):
         hook['type'] = 'mogavision.AtomicCheckpointHook'
     add_custom_hook(cfg, dict(type='mogavision.RandomStateCheckpointHook'))
+
+
+def use_parallel_roi_align(cfg: Config):
+    """Add :class:`~mogavision.engine.ParallelRoIAlignHook` to models with
+    mmcv ``RoIAlign`` layers: the same results, correct with channels-last
+    features, parallel on CPU."""
+    if 'RoIAlign' in _types_in(cfg.model):
+        add_custom_hook(cfg, dict(type='mogavision.ParallelRoIAlignHook'))
+
+
+def _types_in(node) -> set:
+    """Every ``type`` value in a nested config."""
+    types = set()
+    if isinstance(node, dict):
+        types.add(node.get('type'))
+        node = list(node.values())
+    if isinstance(node, (list, tuple)):
+        for value in node:
+            types |= _types_in(value)
+    return types
 
 
 def add_custom_hook(cfg: Config, hook: dict):

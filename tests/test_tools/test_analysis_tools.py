@@ -1,5 +1,7 @@
 """tools/analysis: get_flops against a hand count, benchmark runs."""
 import re
+import subprocess
+import sys
 
 CONV_AND_FC_MACS = (
     6 * 28 * 28 * (1 * 5 * 5)  # conv1: 1->6, 5x5, 32x32 -> 28x28
@@ -52,16 +54,29 @@ def test_benchmark_training_step_with_cp_saves_activation_memory(run_tool):
 
 
 def test_benchmark_whole_detector_training_step(run_tool):
-    """Mask R-CNN loss on fixed random boxes and masks, eager and with the
-    backbone channels_last (compile is too slow for a test)."""
+    """Mask R-CNN loss on fixed random boxes and masks: eager, with the
+    parallel RoIAlign, and channels_last (compile is too slow for a test).
+    Every mode's first loss must be eager's: a channels-last feature map read
+    as NCHW by mmcv's RoIAlign would change it."""
     out = run_tool(['tools/analysis/benchmark.py',
                     'configs/det/mask_rcnn_moganet_xt.py', '--part', 'model',
                     '--train', '--shape', '128', '128', '--batch-size', '1',
                     '--iters', '1', '--warmup', '1', '--modes', 'eager',
-                    'channels_last', '--cfg-options',
+                    'parallel_roi_align', 'channels_last', '--cfg-options',
                     'model.backbone.init_cfg=None'])
     assert 'training step: model of configs/det/mask_rcnn_moganet_xt.py' in out
-    rows = dict(re.findall(r'^(eager|channels_last)\s+([\d.]+)\s+[\d.]+x',
-                           out, re.M))
-    assert set(rows) == {'eager', 'channels_last'}
-    assert all(float(v) > 0 for v in rows.values())
+    rows = re.findall(r'^(\S+)\s+([\d.]+)\s+[\d.]+x\s+[\d.]+ '
+                      r'(\d\.\d+e[-+]\d+)', out, re.M)
+    assert [r[0] for r in rows] == ['eager', 'parallel_roi_align',
+                                    'channels_last']
+    assert all(float(r[1]) > 0 for r in rows)
+    assert all(float(r[2]) < 1e-3 for r in rows), out
+
+
+def test_benchmark_refuses_unknown_modes(repo_root):
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis/benchmark.py',
+         'tests/data/configs/toy_moganet_cls.py', '--modes', 'eager', 'fast'],
+        cwd=repo_root, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "Unknown --modes ['fast']" in proc.stderr

@@ -3,11 +3,13 @@ synthetic COCO dataset, test the checkpoint with COCO metrics, and fail fast
 without data."""
 import json
 import os.path as osp
+import pickle
 import re
 import subprocess
 import sys
 
 import pytest
+import torch
 
 from mogavision.datasets.synthetic import write_coco_instances
 
@@ -71,14 +73,34 @@ def test_train_then_test(run_tool, coco_root, tmp_path, name, metrics):
     assert re.search(r'Epoch\(train\) \[1\]\[2/2\].*loss: \d', out), out[-3000:]
     assert re.search(r'instances_train2017.json: skipped 1 of \d+ annotations: '
                      r'1 box outside the image \(ann 999 in ', out)
+    roi_log = re.search(r'RoIAlign -> mogavision ParallelRoIAlign in (\d+)',
+                        out)
+    assert (roi_log is not None) == ('rcnn' in name)
     checkpoint = tmp_path / 'epoch_1.pth'
     assert checkpoint.is_file()
 
-    out = run_tool(['tools/test.py', config, str(checkpoint)] + options,
-                   env=ENV)
+    def predict(*flags):
+        pkl = str(tmp_path / f'preds{len(flags)}.pkl')
+        out = run_tool(['tools/test.py', config, str(checkpoint), *flags,
+                        '--out', pkl] + options, env=ENV)
+        with open(pkl, 'rb') as f:
+            return out, pickle.load(f)
+
+    out, preds = predict()
     assert 'Epoch(test)' in out
     for key in metrics:
         assert 0. <= metric(out, key) <= 1.
+    if 'rcnn' in name:
+        # channels-last features through the RoI heads: mmcv's RoIAlign
+        # would misread them; the predictions must not change.
+        out, fast = predict('--deploy', '--channels-last')
+        assert 'Model converted to channels_last.' in out
+        for a, b in zip(preds, fast):
+            a, b = a['pred_instances'], b['pred_instances']
+            torch.testing.assert_close(a['scores'], b['scores'], rtol=0,
+                                       atol=1e-4)
+            torch.testing.assert_close(a['bboxes'], b['bboxes'], rtol=0,
+                                       atol=1e-3)
 
 
 def test_train_without_data_fails_fast_naming_the_path(tmp_path):

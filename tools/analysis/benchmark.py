@@ -22,7 +22,12 @@ glibc keep freed memory (``retain_freed_memory``, as ``tools/train.py`` and
 
 With ``--part model`` the whole model runs (tensor mode for inference; for
 ``--train`` its loss on fixed random ground truth) and ``compiled`` compiles
-its backbone and neck; the heads' data-dependent code stays eager.
+its backbone and neck; the heads' data-dependent code stays eager. In a model
+with mmcv RoIAlign layers every mode but ``eager`` uses
+:class:`~mogavision.ops.ParallelRoIAlign` (mmcv's kernels misread
+channels-last features; on CPU it runs on all threads), and the extra mode
+``parallel_roi_align`` is eager with only that change. A training mode's
+first loss (same seed, same weights) is compared with eager's.
 """
 import argparse
 import copy
@@ -35,11 +40,13 @@ from contextlib import nullcontext
 import mogavision  # noqa: F401
 import torch
 import torch._inductor.config as inductor_config
+from mmcv.ops import RoIAlign
 from mmengine.config import DictAction
 
 from mogavision.analysis import (LossForward, TensorForward, default_shape,
                                  input_channels, load_config_and_model)
 from mogavision.engine.runtime import retain_freed_memory, task_of
+from mogavision.ops import use_parallel_roi_align
 
 INFER_MODES = ('eager', 'folded', 'channels_last', 'folded+channels_last',
                'compiled')
@@ -82,6 +89,8 @@ def _sync(device):
 
 def _prepare(base, mode, train):
     model = copy.deepcopy(base)
+    if mode != 'eager':
+        use_parallel_roi_align(model)
     backbones = [m for m in model.modules() if hasattr(m, 'switch_to_deploy')
                  and hasattr(m, 'channels_last')]
     if 'folded' in mode:
@@ -110,6 +119,10 @@ def _prepare(base, mode, train):
         else:
             model = torch.compile(model)
     return model
+
+
+def _has_roi_align(model):
+    return any(type(m) is RoIAlign for m in model.modules())
 
 
 def _outputs(out):
@@ -152,9 +165,12 @@ def prepare_mode(base, mode, args, inputs, reference):
         model.train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
-        def step():
+        def loss_of(model):
             with autocast:
-                loss = sum(o.float().mean() for o in _outputs(model(x)))
+                return sum(o.float().mean() for o in _outputs(model(x)))
+
+        def step():
+            loss = loss_of(model)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -170,6 +186,9 @@ def prepare_mode(base, mode, args, inputs, reference):
     # inside). It is read when the graph compiles, i.e. on the first call.
     freezing = mode == 'compiled' and not args.train
     with inductor_config.patch(freezing=freezing):
+        if args.train:  # before any update: the weights are eager's
+            torch.manual_seed(0)  # the same proposal and RoI sampling
+            result_loss = loss_of(model).item()
         for _ in range(args.warmup):
             step()
     _sync(device)
@@ -180,6 +199,7 @@ def prepare_mode(base, mode, args, inputs, reference):
         with autocast:
             saved, _ = _saved_activation_bytes(model, x)
         result['act_mb'] = saved / 2**20
+        result['loss'] = result_loss
     else:
         outs = _outputs(step())
         result['max_diff'] = max((o.float() - r.float()).abs().max().item()
@@ -221,7 +241,15 @@ def main(argv=None):
     base = base.to(args.device)
     inputs = torch.randn(args.batch_size, input_channels(base), *shape,
                          device=args.device)
-    modes = args.modes or (TRAIN_MODES if args.train else INFER_MODES)
+    known = TRAIN_MODES if args.train else INFER_MODES
+    unknown = set(args.modes or ()) - set(known + ('parallel_roi_align', ))
+    if unknown:
+        raise SystemExit(f'Unknown --modes {sorted(unknown)}; with'
+                         f'{"" if args.train else "out"} --train the modes '
+                         f'are {", ".join(known)} and parallel_roi_align.')
+    modes = args.modes or known
+    if args.modes is None and _has_roi_align(base):
+        modes = ('eager', 'parallel_roi_align') + modes[1:]
 
     kind = 'training step' if args.train else 'inference'
     processor = torch.cuda.get_device_name() if args.device.startswith(
@@ -239,19 +267,27 @@ def main(argv=None):
     for mode in modes:
         steps[mode], result = prepare_mode(base, mode, args, inputs, reference)
         results.append(result)
+    if args.train:
+        eager_loss = next((r['loss'] for r in results if r['mode'] == 'eager'),
+                          float('nan'))
+        for r in results:
+            r['max_diff'] = abs(r['loss'] - eager_loss)
     for result, (ips, low, high) in zip(results,
                                         time_modes(steps, args).values()):
         result.update(ips=ips, range=f'{low:.3g}-{high:.3g}')
     eager = next((r['ips'] for r in results if r['mode'] == 'eager'), None)
     header = f'{"mode":22s} {"img/s":>9s} {"speedup":>8s}'
-    header += ' act MB(saved)' if args.train else ' max|diff| vs eager'
+    header += ' act MB(saved) loss|diff|' if args.train \
+        else ' max|diff| vs eager'
     if args.device.startswith('cuda'):
         header += '  peak MB'
     print(header + '  img/s range')
     for r in results:
         line = f'{r["mode"]:22s} {r["ips"]:9.3f} ' + (
             f'{r["ips"] / eager:7.2f}x' if eager else '       -')
-        line += f' {r["act_mb"]:13.1f}' if args.train else f' {r["max_diff"]:.2e}'
+        if args.train:
+            line += f' {r["act_mb"]:13.1f}'
+        line += f' {r["max_diff"]:.2e}'
         if 'peak_mb' in r:
             line += f'  {r["peak_mb"]:7.1f}'
         print(f'{line}  {r["range"]}')

@@ -7,6 +7,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from mogavision.models import MogaNet
+from mogavision.ops import use_parallel_roi_align
 from mogavision.registry import HOOKS
 
 
@@ -20,7 +21,9 @@ class MogaNetDeployHook(Hook):
     Args:
         fuse (bool): Fold with ``switch_to_deploy()``. Defaults to True.
         channels_last (bool): Convert the whole model (heads included) to
-            ``torch.channels_last``. Defaults to False.
+            ``torch.channels_last``; mmcv RoIAlign layers become
+            :class:`~mogavision.ops.ParallelRoIAlign`, which reads
+            channels-last inputs correctly. Defaults to False.
         compile (bool): Compile each MogaNet backbone (``nn.Module.compile``)
             with inductor's freezing switched on for the process: weights
             become constants, folded and prepacked for oneDNN on CPU. Best
@@ -53,6 +56,8 @@ class MogaNetDeployHook(Hook):
                       f'{", ".join(folded) or "(no MogaNet found)"}',
                       logger='current')
         if self.channels_last:
+            # mmcv's RoIAlign reads channels-last memory as NCHW
+            use_parallel_roi_align(model)
             model.to(memory_format=torch.channels_last)
             for module in model.modules():
                 if hasattr(module, 'channels_last'):

@@ -412,7 +412,11 @@ class MogaNet(BaseBackbone):
             for memory. Defaults to False.
         channels_last (bool): Keep weights and activations in the
             channels-last memory format (faster convs on CPU and tensor-core
-            GPUs); the same function. Defaults to False.
+            GPUs); the same function. The outputs stay channels-last, and
+            mmcv's RoIAlign misreads such features: mogavision's tools swap
+            in :class:`~mogavision.ops.ParallelRoIAlign`; elsewhere add
+            ``custom_hooks=[dict(type='mogavision.ParallelRoIAlignHook')]``.
+            Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config. With
             ``dict(type='Pretrained', checkpoint=..., prefix=None,
             use_ema=None)`` any released checkpoint format is loaded from a
