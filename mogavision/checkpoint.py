@@ -19,7 +19,6 @@ import os
 import os.path as osp
 import re
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -106,21 +105,6 @@ def _download_once(url: str) -> str:
                 f'{target}, or point init_cfg.checkpoint at a local file, or '
                 'disable pretraining with --cfg-options '
                 'model.backbone.init_cfg=None.') from exc
-    return target
-    os.makedirs(cache_dir, exist_ok=True)
-    print_log(f'Downloading {url} to {target}', logger='current')
-    try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp, \
-                tempfile.NamedTemporaryFile(dir=cache_dir, delete=False) as tmp:
-            shutil.copyfileobj(resp, tmp)
-    except (urllib.error.URLError, OSError) as exc:
-        raise RuntimeError(
-            f'Could not download pretrained weights {url} ({exc}). On an '
-            f'offline machine, fetch the file elsewhere and put it at '
-            f'{target}, or point init_cfg.checkpoint at a local file, or '
-            'disable pretraining with --cfg-options '
-            'model.backbone.init_cfg=None.') from exc
-    os.replace(tmp.name, target)  # atomic: no half-written cache entry
     return target
 
 

@@ -163,20 +163,18 @@ def use_parallel_roi_align(cfg: Config):
     """Add :class:`~mogavision.engine.ParallelRoIAlignHook` to models with
     mmcv ``RoIAlign`` layers: the same results, correct with channels-last
     features, parallel on CPU."""
-    if 'RoIAlign' in _types_in(cfg.model):
+    if any(node.get('type') == 'RoIAlign' for node in _dicts_in(cfg.model)):
         add_custom_hook(cfg, dict(type='mogavision.ParallelRoIAlignHook'))
 
 
-def _types_in(node) -> set:
-    """Every ``type`` value in a nested config."""
-    types = set()
+def _dicts_in(node) -> Iterator[dict]:
+    """Every dict in a nested config, outer ones first."""
     if isinstance(node, dict):
-        types.add(node.get('type'))
+        yield node
         node = list(node.values())
     if isinstance(node, (list, tuple)):
         for value in node:
-            types |= _types_in(value)
-    return types
+            yield from _dicts_in(value)
 
 
 def add_custom_hook(cfg: Config, hook: dict):
@@ -192,15 +190,10 @@ def replace_sync_bn(node) -> int:
     """Turn every ``dict(type='SyncBN')`` in a model config into ``BN``;
     returns how many were replaced."""
     count = 0
-    if isinstance(node, dict):
-        if node.get('type') in ('SyncBN', 'MMSyncBN'):
-            node['type'] = 'BN'
+    for norm in _dicts_in(node):
+        if norm.get('type') in ('SyncBN', 'MMSyncBN'):
+            norm['type'] = 'BN'
             count += 1
-        for value in node.values():
-            count += replace_sync_bn(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            count += replace_sync_bn(value)
     return count
 
 

@@ -17,6 +17,7 @@ the GIL, which lets Python threads run it in parallel.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import List
 
 import torch
 import torchvision.ops  # noqa: F401 (registers torch.ops.torchvision)
@@ -101,15 +102,19 @@ class ParallelRoIAlign(RoIAlign):
             self.spatial_scale, self.sampling_ratio, self.aligned, groups)
 
 
+def mmcv_roi_align_layers(model: torch.nn.Module) -> List[RoIAlign]:
+    """The plain mmcv ``RoIAlign`` modules of ``model`` (or of the model a
+    wrapper such as DDP holds)."""
+    if is_model_wrapper(model):
+        model = model.module
+    return [m for m in model.modules() if type(m) is RoIAlign]
+
+
 def use_parallel_roi_align(model: torch.nn.Module) -> int:
     """Turn every mmcv ``RoIAlign`` in ``model`` into a
     :class:`ParallelRoIAlign` (it has no parameters or buffers, so this is a
     class change); returns how many were changed."""
-    if is_model_wrapper(model):
-        model = model.module
-    changed = 0
-    for module in model.modules():
-        if type(module) is RoIAlign:
-            module.__class__ = ParallelRoIAlign
-            changed += 1
-    return changed
+    layers = mmcv_roi_align_layers(model)
+    for layer in layers:
+        layer.__class__ = ParallelRoIAlign
+    return len(layers)

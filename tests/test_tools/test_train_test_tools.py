@@ -32,16 +32,29 @@ def data_options(root):
             for split in ('train', 'val', 'test')]
 
 
+def run_dirs(work_dir):
+    """mmengine's timestamped log folders of each run, oldest first."""
+    return sorted(d for d in os.listdir(work_dir)
+                  if osp.isdir(osp.join(work_dir, d)) and d[:2] == '20')
+
+
 def losses(work_dir):
-    """Logged training losses by iteration from the json scalars log."""
-    (run, ) = [d for d in os.listdir(work_dir)
-               if osp.isdir(osp.join(work_dir, d)) and d[:2] == '20']
+    """Logged training losses by iteration of the work dir's one run."""
+    runs = run_dirs(work_dir)
+    assert len(runs) == 1, runs
+    return logged_losses_of_all_runs(work_dir)
+
+
+def logged_losses_of_all_runs(work_dir):
+    """Logged training losses by iteration from every run's json scalars log
+    (a resumed run continues the iteration count)."""
     out = {}
-    with open(osp.join(work_dir, run, 'vis_data', 'scalars.json')) as f:
-        for line in f:
-            record = json.loads(line)
-            if 'loss' in record:
-                out[record['iter']] = record['loss']
+    for run in run_dirs(work_dir):
+        with open(osp.join(work_dir, run, 'vis_data', 'scalars.json')) as f:
+            for line in f:
+                record = json.loads(line)
+                if 'loss' in record:
+                    out[record['iter']] = record['loss']
     return out
 
 
@@ -152,18 +165,6 @@ def uninterrupted(toy_data, tmp_path_factory, run_tool):
               '--cfg-options', *data_options(toy_data), *SIX_ITERS],
              env=HOOKS_ENV)
     return work_dir
-
-
-def logged_losses_of_all_runs(work_dir):
-    out = {}
-    for run in sorted(os.listdir(work_dir)):
-        if osp.isdir(osp.join(work_dir, run)) and run[:2] == '20':
-            with open(osp.join(work_dir, run, 'vis_data', 'scalars.json')) as f:
-                for line in f:
-                    record = json.loads(line)
-                    if 'loss' in record:
-                        out[record['iter']] = record['loss']
-    return out
 
 
 def assert_same_run(resumed_dir, full_dir):

@@ -40,13 +40,12 @@ from contextlib import nullcontext
 import mogavision  # noqa: F401
 import torch
 import torch._inductor.config as inductor_config
-from mmcv.ops import RoIAlign
 from mmengine.config import DictAction
 
 from mogavision.analysis import (LossForward, TensorForward, default_shape,
                                  input_channels, load_config_and_model)
 from mogavision.engine.runtime import retain_freed_memory, task_of
-from mogavision.ops import use_parallel_roi_align
+from mogavision.ops import mmcv_roi_align_layers, use_parallel_roi_align
 
 INFER_MODES = ('eager', 'folded', 'channels_last', 'folded+channels_last',
                'compiled')
@@ -121,10 +120,6 @@ def _prepare(base, mode, train):
     return model
 
 
-def _has_roi_align(model):
-    return any(type(m) is RoIAlign for m in model.modules())
-
-
 def _outputs(out):
     if isinstance(out, torch.Tensor):
         return [out]
@@ -165,12 +160,12 @@ def prepare_mode(base, mode, args, inputs, reference):
         model.train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
-        def loss_of(model):
+        def forward_loss():
             with autocast:
                 return sum(o.float().mean() for o in _outputs(model(x)))
 
         def step():
-            loss = loss_of(model)
+            loss = forward_loss()
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -188,7 +183,7 @@ def prepare_mode(base, mode, args, inputs, reference):
     with inductor_config.patch(freezing=freezing):
         if args.train:  # before any update: the weights are eager's
             torch.manual_seed(0)  # the same proposal and RoI sampling
-            result_loss = loss_of(model).item()
+            result_loss = forward_loss().item()
         for _ in range(args.warmup):
             step()
     _sync(device)
@@ -248,7 +243,7 @@ def main(argv=None):
                          f'{"" if args.train else "out"} --train the modes '
                          f'are {", ".join(known)} and parallel_roi_align.')
     modes = args.modes or known
-    if args.modes is None and _has_roi_align(base):
+    if args.modes is None and mmcv_roi_align_layers(base):
         modes = ('eager', 'parallel_roi_align') + modes[1:]
 
     kind = 'training step' if args.train else 'inference'
