@@ -1,100 +1,192 @@
 # Copyright (c) mogavision contributors. Licensed under the Apache License 2.0.
-"""The paper's result tables, keyed by our config names (params in M, FLOPs
-in G multiply-adds, as the paper reports them)."""
-from typing import Optional
+"""The model zoo as data: ``model-index.yml`` imports one
+``configs/<task>/metafile.yml`` per task (OpenMMLab's model-index format,
+as mim and mmpretrain read it). Each model is named after its config and
+holds the paper's results for the released weights, the paper's and our
+measured params/FLOPs, and the release's weight file.
 
-CLS = {  # ImageNet-1k top-1; params/MACs counted on the released code.
-    'moganet_xt_224': dict(params=2.97, flops=0.80, top1=76.5),
-    'moganet_xt_256': dict(params=2.97, flops=1.04, top1=77.2),
-    'moganet_t_224': dict(params=5.20, flops=1.10, top1=79.0),
-    'moganet_t_256': dict(params=5.20, flops=1.44, top1=79.6),
-    'moganet_s_224': dict(params=25.3, flops=4.97, top1=83.4),
-    'moganet_b_224': dict(params=43.9, flops=9.93, top1=84.3),
-    'moganet_l_224': dict(params=82.5, flops=15.9, top1=84.7),
-    'moganet_xl_224': dict(params=180.8, flops=34.5, top1=85.1),
-}
+Everything that needs the zoo reads it from here: ``mogavision://<name>``
+checkpoints, ``tools/analysis/get_flops.py --compare-paper`` and
+``tools/analysis/model_zoo_tables.py`` (the task READMEs' tables).
+"""
+import difflib
+import re
+import os.path as osp
+from functools import lru_cache
+from typing import Dict, List, NamedTuple, Optional
 
-DET = {  # COCO val2017, params/FLOPs of the detector at 1280x800.
-    'retinanet_moganet_xt': dict(params=12.1, flops=167.2, box_ap=39.7),
-    'retinanet_moganet_t': dict(params=14.4, flops=173.4, box_ap=41.4),
-    'retinanet_moganet_s': dict(params=35.1, flops=253.0, box_ap=45.8),
-    'retinanet_moganet_b': dict(params=53.5, flops=354.5, box_ap=47.7),
-    'retinanet_moganet_l': dict(params=92.4, flops=476.8, box_ap=48.7),
-    'mask_rcnn_moganet_xt': dict(params=22.8, flops=185.4, box_ap=40.7,
-                                 mask_ap=37.6),
-    'mask_rcnn_moganet_t': dict(params=25.0, flops=191.7, box_ap=42.6,
-                                mask_ap=39.1),
-    'mask_rcnn_moganet_s': dict(params=45.0, flops=271.6, box_ap=46.6,
-                                mask_ap=42.2),
-    'mask_rcnn_moganet_b': dict(params=63.4, flops=373.1, box_ap=49.0,
-                                mask_ap=43.8),
-    'mask_rcnn_moganet_l': dict(params=102.1, flops=495.3, box_ap=49.4,
-                                mask_ap=44.2),
-    'mask_rcnn_moganet_t_ms_3x': dict(params=25.0, flops=191.7, box_ap=45.3,
-                                      mask_ap=40.7),
-    'mask_rcnn_moganet_s_ms_3x': dict(params=45.0, flops=271.6, box_ap=48.5,
-                                      mask_ap=43.1),
-    'mask_rcnn_moganet_b_ms_3x': dict(params=63.4, flops=373.1, box_ap=50.3,
-                                      mask_ap=44.4),
-    # The release's table repeats B's figures here; L 1x's are the right ones.
-    'mask_rcnn_moganet_l_ms_3x': dict(params=102.1, flops=495.3, box_ap=50.6,
-                                      mask_ap=44.6),
-    'cascade_mask_rcnn_moganet_s_ms_3x': dict(params=77.9, flops=405.4,
-                                              box_ap=51.4, mask_ap=44.9),
-    'cascade_mask_rcnn_moganet_s_giou_4conv1f_ms_3x': dict(
-        params=82.8, flops=750.2, box_ap=51.7, mask_ap=45.1),
-    'cascade_mask_rcnn_moganet_b_giou_4conv1f_ms_3x': dict(
-        params=101.2, flops=851.6, box_ap=52.6, mask_ap=46.0),
-    'cascade_mask_rcnn_moganet_l_giou_4conv1f_ms_3x': dict(
-        params=139.9, flops=973.8, box_ap=53.3, mask_ap=46.1),
-}
+import yaml
 
-SEG = {  # ADE20K val single scale, params/FLOPs at 2048x512.
-    'semantic_fpn_moganet_xt': dict(params=6.9, flops=101.4, miou=40.3,
-                                    macc=52.4),
-    'semantic_fpn_moganet_t': dict(params=9.1, flops=107.8, miou=43.1,
-                                   macc=55.4),
-    'semantic_fpn_moganet_s': dict(params=29.1, flops=189.7, miou=47.7,
-                                   macc=59.8),
-    'semantic_fpn_moganet_b': dict(params=47.5, flops=293.6, miou=49.3,
-                                   macc=61.6),
-    'semantic_fpn_moganet_l': dict(params=86.2, flops=418.7, miou=50.2,
-                                   macc=63.0),
-    'upernet_moganet_xt': dict(params=30.4, flops=855.7, miou=42.2,
-                               macc=55.1),
-    'upernet_moganet_t': dict(params=33.1, flops=862.4, miou=43.7, macc=57.1),
-    'upernet_moganet_s': dict(params=55.3, flops=946.4, miou=49.2, macc=61.6),
-    'upernet_moganet_b': dict(params=73.7, flops=1050.4, miou=50.1,
-                              macc=63.4),
-    'upernet_moganet_l': dict(params=113.2, flops=1176.1, miou=50.9,
-                              macc=63.5),
-}
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+MODEL_INDEX = osp.join(REPO_ROOT, 'model-index.yml')
+#: config folder -> task
+TASK_DIRS = ('cls', 'det', 'seg', 'pose')
 
-POSE = {  # COCO val2017 with AP-56 person detections.
-    'topdown_heatmap_moganet_xt_256x192': dict(
-        params=5.6, flops=1.8, ap=72.1, ap50=89.7, ap75=80.1, ar=77.7),
-    'topdown_heatmap_moganet_xt_384x288': dict(
-        params=5.6, flops=4.2, ap=74.7, ap50=90.1, ap75=81.3, ar=79.9),
-    'topdown_heatmap_moganet_t_256x192': dict(
-        params=8.1, flops=2.2, ap=73.2, ap50=90.1, ap75=81.0, ar=78.8),
-    'topdown_heatmap_moganet_t_384x288': dict(
-        params=8.1, flops=4.9, ap=75.7, ap50=90.6, ap75=82.6, ar=80.9),
-    'topdown_heatmap_moganet_s_256x192': dict(
-        params=29.0, flops=6.0, ap=74.9, ap50=90.7, ap75=82.8, ar=80.1),
-    'topdown_heatmap_moganet_s_384x288': dict(
-        params=29.0, flops=13.5, ap=76.4, ap50=91.0, ap75=83.3, ar=81.4),
-    'topdown_heatmap_moganet_b_256x192': dict(
-        params=47.4, flops=10.9, ap=75.3, ap50=90.9, ap75=83.3, ar=80.7),
-    'topdown_heatmap_moganet_b_384x288': dict(
-        params=47.4, flops=24.4, ap=77.3, ap50=91.4, ap75=84.0, ar=82.2),
-}
 
-TABLES = {'cls': CLS, 'det': DET, 'seg': SEG, 'pose': POSE}
+class ZooModel(NamedTuple):
+    """One model of the zoo (one config)."""
+    name: str
+    task: str
+    collection: str
+    config: str  #: absolute path of the config
+    metadata: dict
+    results: list  #: ``[{'Task', 'Dataset', 'Metrics'}]``, the paper's
+    weights: Optional[str]  #: URL of the released checkpoint, if any
+    #: Which state dict of a released ``.pth.tar`` the paper reports.
+    weights_key: str
+    aliases: tuple  #: other ``mogavision://`` names of the same weights
+
+    @property
+    def metrics(self) -> Dict[str, float]:
+        """All the paper's metrics of this row, e.g. ``{'box AP': 46.6}``."""
+        return {k: v for r in self.results for k, v in r['Metrics'].items()}
+
+    @property
+    def paper_params(self) -> Optional[float]:
+        """The paper's parameter count in millions (None: not in the paper)."""
+        return self.metadata.get('Paper Parameters (M)')
+
+    @property
+    def paper_flops(self) -> Optional[float]:
+        """The paper's FLOPs (multiply-adds) in G."""
+        return self.metadata.get('Paper FLOPs (G)')
+
+    @property
+    def file_name(self) -> Optional[str]:
+        return osp.basename(self.weights) if self.weights else None
+
+
+def _read_yaml(path: str):
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'Model zoo file not found: {path}. mogavision reads its model '
+            'zoo from the repository (install it with `pip install -e .`, '
+            'as tools/setup_env.sh does).')
+    with open(path) as f:
+        return yaml.safe_load(f) or {}
+
+
+def _parse_model(entry: dict, metafile: str) -> ZooModel:
+    config = osp.join(REPO_ROOT, entry['Config'])
+    task = osp.basename(osp.dirname(config))
+    if task not in TASK_DIRS:
+        raise ValueError(f'{metafile}: model {entry["Name"]} has config '
+                         f'{entry["Config"]} outside configs/<task>/ '
+                         f'(tasks: {", ".join(TASK_DIRS)}).')
+    metadata = entry.get('Metadata') or {}
+    return ZooModel(
+        name=entry['Name'], task=task, collection=entry.get('In Collection'),
+        config=config, metadata=metadata, results=entry.get('Results') or [],
+        weights=entry.get('Weights'),
+        weights_key=metadata.get('Weights Key', 'state_dict'),
+        aliases=tuple(metadata.get('Weights Aliases') or ()))
+
+
+@lru_cache(maxsize=None)
+def load_model_index(path: str = MODEL_INDEX) -> Dict[str, ZooModel]:
+    """Every model of the zoo by name, in metafile order.
+
+    Raises:
+        ValueError: a name or alias appears twice.
+    """
+    index = _read_yaml(path)
+    models, names = {}, {}
+    for relative in index.get('Import', []):
+        metafile = osp.join(osp.dirname(path), relative)
+        for entry in _read_yaml(metafile).get('Models', []):
+            model = _parse_model(entry, metafile)
+            for name in (model.name, ) + model.aliases:
+                if name in names:
+                    raise ValueError(f'Model zoo name {name!r} appears in '
+                                     f'{names[name]} and {metafile}.')
+                names[name] = metafile
+            models[model.name] = model
+    return models
+
+
+def models(task: Optional[str] = None) -> List[ZooModel]:
+    """The zoo's models, of one task (``cls``/``det``/``seg``/``pose``) or all."""
+    return [m for m in load_model_index().values()
+            if task is None or m.task == task]
+
+
+def get_model(name: str) -> ZooModel:
+    """The model named ``name`` (a config name, or a weights alias such as
+    ``moganet_small``).
+
+    Raises:
+        KeyError: an unknown name, with the closest known ones.
+    """
+    index = load_model_index()
+    if name in index:
+        return index[name]
+    for model in index.values():
+        if name in model.aliases:
+            return model
+    known = list(index) + [a for m in index.values() for a in m.aliases]
+    close = difflib.get_close_matches(name, known, n=3)
+    raise KeyError(f'{name!r} is not in the model zoo (model-index.yml)'
+                   + (f'; did you mean {", ".join(close)}?' if close else '')
+                   + f' Known: {", ".join(sorted(known))}.')
+
+
+def released_model(name: str) -> ZooModel:
+    """The model named ``name``, which must have released weights.
+
+    Raises:
+        KeyError: unknown name, or a row the release published no file for
+            (the message lists the rows of that task that have one).
+    """
+    model = get_model(name)
+    if not model.weights:
+        with_weights = [m.name for m in models(model.task) if m.weights]
+        raise KeyError(
+            f'The release published no checkpoint for {model.name}. Rows '
+            f'of the {model.task} zoo with released weights: '
+            f'{", ".join(with_weights)}.')
+    return model
 
 
 def paper_row(config_name: str) -> Optional[dict]:
-    """The paper's row for a config name (without ``.py``), or None."""
-    for table in TABLES.values():
-        if config_name in table:
-            return table[config_name]
-    return None
+    """The paper's figures for a config name (without ``.py``): ``params``
+    (M), ``flops`` (G) and the metrics; None when the paper has no row."""
+    model = load_model_index().get(config_name)
+    if model is None or model.paper_params is None:
+        return None
+    return dict(params=model.paper_params, flops=model.paper_flops,
+                **model.metrics)
+
+
+class _MetafileDumper(yaml.SafeDumper):
+    """YAML in the layout of OpenMMLab's metafiles (indented lists, no
+    anchors)."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
+
+    def ignore_aliases(self, data):
+        return True
+
+
+def metafile_path(task: str) -> str:
+    return osp.join(REPO_ROOT, 'configs', task, 'metafile.yml')
+
+
+def record_measurements(task: str, measured: Dict[str, dict]):
+    """Write measured ``Parameters``/``FLOPs`` (``{name: {'params': int,
+    'flops': int or None}}``) into ``configs/<task>/metafile.yml``, keeping
+    everything else (and its leading comment) as it is."""
+    path = metafile_path(task)
+    with open(path) as f:
+        text = f.read()
+    header = re.match(r'(#[^\n]*\n)*', text).group(0)
+    data = yaml.safe_load(text)
+    for entry in data['Models']:
+        if entry['Name'] in measured:
+            entry['Metadata']['Parameters'] = measured[entry['Name']]['params']
+            entry['Metadata']['FLOPs'] = measured[entry['Name']]['flops']
+    from mogavision.checkpoint import atomic_write
+    atomic_write(header + yaml.dump(data, Dumper=_MetafileDumper,
+                                    sort_keys=False, allow_unicode=True,
+                                    width=120), path)
+    load_model_index.cache_clear()

@@ -38,3 +38,29 @@ def _run_tool(args, cwd=REPO_ROOT, timeout=900, env=None):
 def run_tool():
     """``run_tool(['tools/train.py', cfg, ...])``: a real subprocess."""
     return _run_tool
+
+
+LEGACY_DIR = osp.join(DATA_DIR, 'legacy')
+
+
+@pytest.fixture(scope='session')
+def legacy_checkpoint(tmp_path_factory):
+    """``legacy_checkpoint(case)``: the path of the OpenMMLab 1.x checkpoint
+    of a ``tests/data/legacy`` case (``det_retinanet_xt``, ``seg_fpn_xt``,
+    ``pose_xt_256``), rebuilt once per session with the reference's own rule
+    (``tests/data/legacy/rebuild_ckpt.py``)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'legacy_rebuild', osp.join(LEGACY_DIR, 'rebuild_ckpt.py'))
+    rebuild = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rebuild)
+    root = tmp_path_factory.mktemp('legacy_checkpoints')
+    paths = {}
+
+    def get(case):
+        if case not in paths:
+            paths[case] = str(root / f'{case}.pth')
+            rebuild.rebuild(case, paths[case])
+        return paths[case]
+
+    return get

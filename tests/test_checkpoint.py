@@ -1,14 +1,21 @@
 """Released checkpoint formats load into the backbone; unsafe files are
 refused."""
 import argparse
+import logging
 import os
 
+import numpy as np
 import pytest
 import torch
 
-from mogavision.checkpoint import (convert_release_classifier,
+from mogavision.checkpoint import (ClassMismatchError, NotACheckpointError,
+                                   convert_release_classifier, legacy_origin,
                                    load_backbone_checkpoint,
-                                   load_checkpoint_file)
+                                   load_checkpoint_file, make_portable,
+                                   prepare_checkpoint, register_safe_globals,
+                                   restore_portable_types,
+                                   upgrade_legacy_checkpoint)
+from mogavision.engine.runtime import config_dataset_classes
 from mogavision.models import MogaNet
 
 ARCH = dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 2, 1],
@@ -184,3 +191,163 @@ def test_release_format_xtiny_through_init_cfg(tmp_path):
     with torch.no_grad():
         for a, b in zip(source(x), target(x)):
             assert torch.equal(a, b)
+
+
+# --- files that are no checkpoint -------------------------------------------
+
+@pytest.mark.parametrize('content,expected', [
+    (b'', 'is empty (0 bytes)'),
+    (b'<!DOCTYPE html>\n<html><body>Not Found</body></html>', 'HTML page'),
+    (b'  <html>\n<head>', 'HTML page'),
+    (b'version https://git-lfs.github.com/spec/v1\n', 'is a text file'),
+    (bytes(range(7, 40)), 'is not a PyTorch checkpoint'),
+    (b'\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR', 'is not a PyTorch checkpoint'),
+])
+def test_non_checkpoint_files_are_named(content, expected, tmp_path):
+    path = tmp_path / 'weights.pth'
+    path.write_bytes(content)
+    with pytest.raises(NotACheckpointError) as info:
+        load_checkpoint_file(str(path))
+    assert expected in str(info.value) and str(path) in str(info.value)
+
+
+# --- OpenMMLab 1.x checkpoints ----------------------------------------------
+
+LEGACY_CASES = {
+    'det_retinanet_xt': ('configs/det/retinanet_moganet_xt.py', 'mmdet 2.28.2'),
+    'seg_fpn_xt': ('configs/seg/semantic_fpn_moganet_xt.py', 'mmseg 0.30.0'),
+    'pose_xt_256': ('configs/pose/topdown_heatmap_moganet_xt_256x192.py',
+                    'mmpose 0.29.0'),
+}
+
+
+def legacy_case(case, legacy_checkpoint, **cfg_options):
+    from mmengine.config import Config
+    from mogavision.analysis import build_model
+    config, origin = LEGACY_CASES[case]
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict({'model.backbone.init_cfg': None, **cfg_options})
+    checkpoint = load_checkpoint_file(legacy_checkpoint(case))
+    return cfg, build_model(cfg), checkpoint, origin
+
+
+@pytest.mark.parametrize('case', list(LEGACY_CASES))
+def test_legacy_checkpoint_loads_with_a_full_key_report(
+        case, legacy_checkpoint, caplog):
+    cfg, model, checkpoint, origin = legacy_case(case, legacy_checkpoint)
+    assert legacy_origin(checkpoint)[1] == origin
+    caplog.set_level(logging.INFO)
+    report = prepare_checkpoint(checkpoint, model, source=case,
+                                dataset_classes=config_dataset_classes(cfg),
+                                logger=logging.getLogger('legacy_test'))
+    assert report.missing == [] and report.mismatched == []
+    assert report.dropped == {}
+    assert sorted(report.used) == sorted(model.state_dict())
+    assert f'OpenMMLab 1.x ({origin}) checkpoint upgraded' in caplog.text
+    assert f'{len(report.used)} of {len(report.used)} checkpoint tensors ' \
+        'loaded; 0 model keys missing' in caplog.text
+    assert legacy_origin(checkpoint) is None  # upgraded in place
+    assert checkpoint['meta']['converted_from'] == origin
+    result = model.load_state_dict(checkpoint['state_dict'], strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+
+
+def test_mmpose_0x_keys_are_renamed_as_mmpose_1x_does(legacy_checkpoint):
+    checkpoint = load_checkpoint_file(legacy_checkpoint('pose_xt_256'))
+    assert any(k.startswith('keypoint_head.') for k in checkpoint['state_dict'])
+    upgraded, notes = upgrade_legacy_checkpoint(checkpoint)
+    keys = list(upgraded['state_dict'])
+    assert not any(k.startswith('keypoint_head.') for k in keys)
+    assert 'head.final_layer.weight' in keys
+    assert '20 keys renamed (keypoint_head.* -> head.*)' in notes
+    assert 'head.deconv_layers.1' in upgraded['state_dict']._metadata
+
+
+def test_legacy_class_names_become_dataset_meta(legacy_checkpoint):
+    checkpoint = load_checkpoint_file(legacy_checkpoint('seg_fpn_xt'))
+    upgraded, _ = upgrade_legacy_checkpoint(checkpoint)
+    meta = upgraded['meta']['dataset_meta']
+    assert meta['classes'] == tuple(checkpoint['meta']['CLASSES'])
+    assert len(meta['classes']) == 150 and len(meta['palette']) == 150
+    assert 'optimizer' not in upgraded
+
+
+def test_wrong_class_names_are_refused_naming_both(legacy_checkpoint):
+    cfg, model, checkpoint, _ = legacy_case('det_retinanet_xt',
+                                            legacy_checkpoint)
+    classes = list(checkpoint['meta']['CLASSES'])
+    classes[2], classes[3] = classes[3], classes[2]
+    checkpoint['meta']['CLASSES'] = tuple(classes)
+    with pytest.raises(ClassMismatchError) as info:
+        prepare_checkpoint(checkpoint, model, source='ckpt.pth',
+                           dataset_classes=config_dataset_classes(cfg))
+    message = str(info.value)
+    assert "index 2: 'motorcycle' vs 'car'" in message
+    assert 'ckpt.pth' in message and '--allow-class-mismatch' in message
+
+
+def test_class_mismatch_can_be_allowed(legacy_checkpoint):
+    _, model, checkpoint, _ = legacy_case('det_retinanet_xt',
+                                          legacy_checkpoint)
+    report = prepare_checkpoint(checkpoint, model, source='ckpt.pth',
+                                dataset_classes=('cat', 'dog'),
+                                allow_class_mismatch=True)
+    assert not report.missing
+
+
+def test_wrong_head_size_is_refused_naming_both_shapes(legacy_checkpoint):
+    _, model, checkpoint, _ = legacy_case(
+        'det_retinanet_xt', legacy_checkpoint,
+        **{'model.bbox_head.num_classes': 79})
+    with pytest.raises(ValueError) as info:
+        prepare_checkpoint(checkpoint, model, source='ckpt.pth')
+    assert ('bbox_head.retina_cls.weight: checkpoint (720, 256, 3, 3) vs '
+            'model (711, 256, 3, 3)') in str(info.value)
+
+
+def test_missing_model_keys_are_refused(legacy_checkpoint):
+    _, model, checkpoint, _ = legacy_case('seg_fpn_xt', legacy_checkpoint)
+    del checkpoint['state_dict']['decode_head.conv_seg.weight']
+    with pytest.raises(ValueError, match='lacks 1 keys .*conv_seg.weight'):
+        prepare_checkpoint(checkpoint, model, source='ckpt.pth')
+
+
+def test_dropped_keys_are_named_with_the_reason(legacy_checkpoint):
+    _, model, checkpoint, _ = legacy_case('seg_fpn_xt', legacy_checkpoint)
+    checkpoint['state_dict']['auxiliary_head.conv_seg.weight'] = \
+        torch.zeros(1)
+    report = prepare_checkpoint(checkpoint, model, source='ckpt.pth')
+    assert report.dropped == {
+        'auxiliary_head.conv_seg.weight': 'this model has no auxiliary_head'}
+
+
+# --- portable checkpoints ---------------------------------------------------
+
+def test_portable_round_trip_restores_exact_objects(tmp_path):
+    from mmengine.logging import HistoryBuffer
+    buffer = HistoryBuffer([0.5, 0.25], [2, 2], max_length=10)
+    checkpoint = dict(
+        state_dict={'w': torch.ones(2)},
+        meta=dict(dataset_meta=dict(sigmas=np.array([0.1, 0.2], np.float32),
+                                    flip=[(0, 1), (2, np.int64(3))]),
+                  seed=np.int64(7)),
+        message_hub=dict(log_scalars={'train/loss': buffer}))
+    path = str(tmp_path / 'portable.pth')
+    torch.save(make_portable(checkpoint), path)
+    torch.serialization.clear_safe_globals()  # as a process without us
+    try:
+        plain = torch.load(path, weights_only=True)
+    finally:
+        register_safe_globals()
+    assert plain['meta']['dataset_meta']['sigmas'] == pytest.approx([.1, .2])
+    restored = restore_portable_types(plain)
+    sigmas = restored['meta']['dataset_meta']['sigmas']
+    assert sigmas.dtype == np.float32 and sigmas.tolist() == \
+        pytest.approx([0.1, 0.2])
+    assert isinstance(restored['meta']['seed'], np.int64)
+    assert restored['meta']['dataset_meta']['flip'][1][1].dtype == np.int64
+    loss = restored['message_hub']['log_scalars']['train/loss']
+    assert isinstance(loss, HistoryBuffer) and loss.max_length == 10
+    assert np.array_equal(loss.data[0], buffer.data[0])
+    assert np.array_equal(loss.data[1], buffer.data[1])
+    assert 'mogavision_portable' not in restored['meta']

@@ -44,3 +44,13 @@ def test_mmcv_ops_run():
                    aligned=False)(feats, rois)
     assert out.shape == (1, 1, 2, 2)
     assert out[0, 0, 0, 0] < out[0, 0, 1, 1]
+
+
+def test_check_environment_refuses_opencv_5(monkeypatch):
+    import cv2
+    monkeypatch.setattr(cv2, '__version__', '5.0.0')
+    with pytest.raises(ImportError) as info:
+        mogavision.check_environment()
+    message = str(info.value)
+    assert 'OpenCV 5.0.0 is out of range (need >=4.10.0,<5.0.0' in message
+    assert 'warpAffine' in message and environment.OPENCV_PIN in message

@@ -19,6 +19,9 @@ MMSEG_VERSION=1.2.2
 MMPOSE_VERSION=1.3.2
 MMPRETRAIN_VERSION=1.2.0
 XTCOCOTOOLS_VERSION=1.14.3
+# OpenCV 4.x, not 5: OpenCV 5's cv2.warpAffine gives other pixels for the same matrix, which moves
+# top-down pose inputs (README, support matrix). Also pinned in requirements/runtime.txt.
+OPENCV_VERSION=4.14.0.94
 MAX_JOBS="${MAX_JOBS:-$(nproc)}"
 
 STEP="start"
@@ -115,7 +118,7 @@ else
     echo "using cached wheel"
   fi
   pip_install -q --no-deps "$WHEEL_CACHE"/mmcv-"$MMCV_VERSION"-*.whl
-  pip_install -q addict packaging pillow pyyaml yapf opencv-python
+  pip_install -q addict packaging pillow pyyaml yapf "opencv-python==$OPENCV_VERSION"
 fi
 
 step "xtcocotools $XTCOCOTOOLS_VERSION built against the installed numpy"

@@ -17,8 +17,11 @@ from mmengine.runner import Runner
 
 from mogavision.checkpoint import (find_resumable_checkpoint,
                                    is_complete_checkpoint)
-from mogavision.engine.runtime import (apply_common_options, check_data_paths,
-                                       task_of, use_safe_checkpointing)
+from mogavision.engine.runtime import (apply_common_options,
+                                       check_checkpoint_source,
+                                       check_data_paths, task_of,
+                                       use_checked_checkpoints,
+                                       use_safe_checkpointing)
 
 
 def parse_args(argv=None):
@@ -35,6 +38,10 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint, or, without a path, from the '
         'latest checkpoint in the work dir')
+    parser.add_argument(
+        '--allow-class-mismatch', action='store_true',
+        help='fine-tune from a load_from checkpoint trained on other classes '
+        '(its head tensors of another shape are skipped)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm',
@@ -60,6 +67,10 @@ def build_train_config(args) -> Config:
     if args.resume is not None:
         set_resume(cfg, args.resume)
     use_safe_checkpointing(cfg)
+    use_checked_checkpoints(cfg, training=True,
+                            allow_class_mismatch=args.allow_class_mismatch)
+    if cfg.get('load_from') and not cfg.get('resume'):
+        check_checkpoint_source(cfg.load_from)
     check_data_paths(cfg, 'train', 'val')
     return cfg
 

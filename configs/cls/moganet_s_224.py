@@ -1,5 +1,6 @@
 # MogaNet-S on ImageNet-1k at 224x224: the release's DeiT-style recipe
-# (8 GPUs x 128, AdamW lr 1e-3 at total batch 1024, 300 epochs, EMA 0.9999).
+# (8 GPUs x 128, AdamW lr 1e-3 at total batch 1024, 300 epochs and timm's 10
+# cooldown epochs, EMA 0.9999).
 # The root of the cls configs: the other variants inherit from this file.
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
@@ -46,29 +47,25 @@ train_dataloader = dict(batch_size=128)
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 
-# No weight decay on norms, biases, layer scales and ElementScale ``scale``.
+# The release trained with timm 0.6.12 (create_optimizer_v2): no weight decay
+# on biases and 1-D parameters (norms) only; the (1, C, 1, 1) layer scales and
+# ElementScale scales are decayed like the convolution weights.
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
-    paramwise_cfg=dict(
-        _delete_=True,
-        norm_decay_mult=0.,
-        bias_decay_mult=0.,
-        custom_keys={
-            'layer_scale': dict(decay_mult=0.),
-            'scale': dict(decay_mult=0.),
-        }),
-)
-# Linear warmup from 1e-5 (timm's warmup_lr) for 5 epochs, then cosine.
-param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1e-2,
-        by_epoch=True,
-        end=5,
-        convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=5),
-]
-train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
+    paramwise_cfg=dict(_delete_=True, bias_decay_mult=0., flat_decay_mult=0.))
+# timm's cosine schedule as the release's train.py steps it, once per epoch:
+# 5 warmup epochs from 1e-5, cosine over 300 epochs to min_lr (its phase
+# counted from epoch 0), then timm's 10 cooldown epochs at min_lr, so the
+# release trained 310 epochs.
+param_scheduler = dict(
+    _delete_=True,
+    type='mogavision.TimmCosineLR',
+    t_initial=300,
+    lr_min=1e-5,
+    warmup_t=5,
+    warmup_lr_init=1e-5,
+    by_epoch=True)
+train_cfg = dict(by_epoch=True, max_epochs=310, val_interval=1)
 auto_scale_lr = dict(base_batch_size=1024)
 
 custom_hooks = [dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]

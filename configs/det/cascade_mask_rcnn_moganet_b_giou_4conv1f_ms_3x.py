@@ -12,6 +12,7 @@ model = dict(
 optim_wrapper = dict(
     constructor='mogavision.LayerDecayOptimWrapperConstructor',
     optimizer=dict(lr=1e-4),
-    # Replaces the custom_keys: the constructor sets lr per layer and no
-    # weight decay on biases and 1-D parameters itself.
+    # Replaces the custom_keys: the constructor sets lr per layer and, as
+    # the release, no weight decay on biases and on parameters that are 1-D
+    # once squeezed (norms, layer scales, ElementScale scales).
     paramwise_cfg=dict(_delete_=True, decay_rate=0.8, num_layers=12))

@@ -30,10 +30,12 @@ model = dict(
                      [0.033, 0.033, 0.067, 0.067])
     ]))
 
+# The release's warmup_iters=1000: the full lr at iteration 1000 (LinearLR
+# reaches its end factor at `end - 1`).
 param_scheduler = [
     dict(
         type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-        end=1000),
+        end=1001),
     dict(
         type='MultiStepLR',
         begin=0,

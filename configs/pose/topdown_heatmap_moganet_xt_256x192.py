@@ -1,13 +1,20 @@
 # MogaNet-XT + SimpleBaseline heatmap head (3 deconv layers on the stride-32
 # feature), COCO top-down pose at 256x192 with the release's recipe.
 # mmpose's ResNet-50 heatmap config already holds the runtime, the 210-epoch
-# MultiStepLR [170, 200] schedule with 500-iter warmup (ratio 0.001), the MSE
-# loss with target weight, flip test with shifted heatmap, the AP-56 person
-# detections and CocoMetric; only the differences are here.
+# schedule, the MSE loss with target weight, flip test with shifted heatmap,
+# the AP-56 person detections and CocoMetric; only the differences are here.
 _base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/coco/'
           'td-hm_res50_8xb64-210e_coco-256x192.py']
 
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3, weight_decay=0.))
+# The release's warmup reaches the full lr at iteration 500; LinearLR reaches
+# its end factor at `end - 1`, so end=501 (mmpose's base has 500).
+param_scheduler = [
+    dict(type='LinearLR', begin=0, end=501, start_factor=0.001,
+         by_epoch=False),
+    dict(type='MultiStepLR', begin=0, end=210, milestones=[170, 200],
+         gamma=0.1, by_epoch=True)
+]
 # 8 GPUs x 32 images.
 auto_scale_lr = dict(base_batch_size=256)
 

@@ -44,8 +44,10 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=0.0002, betas=(0.9, 0.999),
                    weight_decay=0.0001))
+# The release's poly: lr * (1 - i / 80000) ** 0.9 at iteration i. PolyLR
+# reaches eta_min at `end - 1`, so end=80001.
 param_scheduler = [
-    dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=80000,
+    dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=80001,
          by_epoch=False)
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=80000,

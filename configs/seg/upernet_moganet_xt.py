@@ -52,10 +52,14 @@ optim_wrapper = dict(
             'scale': dict(decay_mult=0.),
             'norm': dict(decay_mult=0.)
         }))
+# The release's (mmcv 1.x): lr * (1 - i / 160000) at iteration i, times a
+# linear warmup from 1e-6 that reaches 1 at iteration 1500. Both run from
+# iteration 0 and multiply; LinearLR and PolyLR reach their end values at
+# `end - 1`, so end=1501 and end=160001.
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
-         end=1500),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, end=160000,
+         end=1501),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=0, end=160001,
          by_epoch=False)
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=160000,

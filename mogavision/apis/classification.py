@@ -1,7 +1,6 @@
 # Copyright (c) mogavision contributors. Licensed under the Apache License 2.0.
 """Image classification with a ``configs/cls`` config and a checkpoint, via
 mmpretrain's ``ImageClassificationInferencer``."""
-import os.path as osp
 from typing import List, Optional, Union
 
 import numpy as np
@@ -19,7 +18,8 @@ def init_classifier(config: Union[str, Config],
 
     Args:
         config (str | Config): A cls config file or object.
-        checkpoint (str): Checkpoint file.
+        checkpoint (str): Checkpoint file, URL or
+            ``mogavision://<config name>`` (the release's weights).
         device (str): Device to run on. Defaults to 'cpu'.
         cfg_options (dict, optional): Overrides merged into the config.
 
@@ -29,8 +29,8 @@ def init_classifier(config: Union[str, Config],
     """
     import mogavision.models  # noqa: F401  (registers MogaNet)
     from mmpretrain.apis import ImageClassificationInferencer
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'Checkpoint not found: {checkpoint}')
+    from mogavision.engine.runtime import check_checkpoint_source
+    check_checkpoint_source(checkpoint)
     cfg = Config.fromfile(config) if isinstance(config, str) else \
         config.copy()
     if cfg_options:

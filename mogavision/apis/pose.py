@@ -18,6 +18,7 @@ import numpy as np
 from mmengine.config import Config
 
 import mogavision.models  # noqa: F401  (registers MogaNet in mmpose)
+from mogavision.checkpoint import load_checked_weights
 
 ImageType = Union[str, np.ndarray]
 
@@ -29,11 +30,13 @@ def init_pose_model(config: Union[str, Config],
     """Build a top-down pose estimator in eval mode and load ``checkpoint``.
 
     The backbone's ImageNet ``init_cfg`` is dropped: the weights come from
-    ``checkpoint`` (random without one), never from a download.
+    ``checkpoint`` (random without one).
 
     Args:
         config (str | Config): A pose config (``default_scope='mmpose'``).
-        checkpoint (str, optional): A checkpoint saved by ``tools/train.py``.
+        checkpoint (str, optional): A checkpoint saved by ``tools/train.py``,
+            an mmpose 0.x one, or ``mogavision://<config name>``; loaded
+            and reported as ``tools/test.py`` does.
         device (str): Device to run on. Defaults to 'cpu'.
         cfg_options (dict, optional): Overrides merged into the config.
 
@@ -46,7 +49,13 @@ def init_pose_model(config: Union[str, Config],
     if cfg_options:
         config.merge_from_dict(cfg_options)
     config.model.backbone.init_cfg = None
-    return init_model(config, checkpoint, device=device)
+    model = init_model(config, None, device='cpu')
+    if checkpoint:
+        loaded = load_checked_weights(model, checkpoint)
+        dataset_meta = (loaded.get('meta') or {}).get('dataset_meta')
+        if dataset_meta:  # as mmpose's init_model takes it
+            model.dataset_meta = dataset_meta
+    return model.to(device).eval()
 
 
 def init_person_detector(config: Union[str, Config],

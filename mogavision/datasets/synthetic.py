@@ -9,7 +9,7 @@ seeded generator, so the same call writes the same files.
 import json
 import os
 import os.path as osp
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -65,6 +65,33 @@ def _dump_json(path: str, obj):
         json.dump(obj, f)
 
 
+#: Shapes that ``write_coco_instances`` draws, and the ``_polygon`` of each:
+#: a square and a circle are a rectangle and an ellipse with equal sides.
+SHAPES = {'rectangle': 0, 'ellipse': 1, 'triangle': 2, 'square': 0,
+          'circle': 1}
+_EQUAL_SIDES = ('square', 'circle')
+#: Tries to place an object clear of the others (``overlap=False``).
+_PLACEMENT_TRIES = 50
+
+
+def _check_shapes(shapes, classes):
+    if len(shapes) != len(classes):
+        raise ValueError(f'shapes has {len(shapes)} entries for '
+                         f'{len(classes)} classes {tuple(classes)}; give one '
+                         'shape per class.')
+    unknown = [s for s in shapes if s not in SHAPES]
+    if unknown:
+        raise ValueError(f'Unknown shapes {unknown}; valid shapes are '
+                         f'{tuple(SHAPES)}.')
+
+
+def _clear_of(box, boxes, margin: float) -> bool:
+    x, y, w, h = box
+    return all(x + w + margin <= bx or bx + bw + margin <= x or
+               y + h + margin <= by or by + bh + margin <= y
+               for bx, by, bw, bh in boxes)
+
+
 def write_coco_instances(root: str,
                          splits: Dict[str, int] = {'train2017': 4,
                                                    'val2017': 2},
@@ -73,24 +100,39 @@ def write_coco_instances(root: str,
                                                    'car'),
                          max_objects: int = 3,
                          seed: int = 0,
-                         all_coco_categories: bool = True) -> Dict[str, str]:
+                         all_coco_categories: bool = True,
+                         shapes: Optional[Sequence[str]] = None,
+                         overlap: bool = True) -> Dict[str, str]:
     """COCO instances layout: ``root/<split>/*.jpg`` and
     ``root/annotations/instances_<split>.json`` with boxes and polygons.
 
-    Class ``k`` is drawn in colour ``PALETTE[k]`` with shape ``k % 3``.
-    Category ids are the COCO ids of ``classes`` when they are COCO names
-    (the class names must be ones the config's dataset knows).
+    Class ``k`` is drawn in colour ``PALETTE[k]`` with shape ``shapes[k]``
+    (default: rectangle, ellipse or triangle for ``k % 3``). Category ids
+    are the COCO ids of ``classes`` when they are COCO names, else 81, 82,
+    ... (the class names must be ones the config's dataset knows).
 
     Like the real files, the annotation files list all 80 COCO categories
     (``all_coco_categories``), so an unmodified 80-class COCO config can be
     evaluated: ``CocoMetric`` maps labels to the listed categories and fails
     on a label it cannot map. Objects are drawn from ``classes`` only.
 
+    Args:
+        shapes (Sequence[str], optional): The shape of each class, from
+            ``SHAPES``; squares and circles have equal sides.
+        overlap (bool): Whether objects may overlap. Where they do, the
+            later one hides part of the earlier one, whose annotation still
+            covers its whole shape. With ``False`` each object is placed
+            clear of the others (an object that finds no free place in
+            ``_PLACEMENT_TRIES`` tries is left out), so every annotation is
+            exactly what the image shows.
+
     Returns:
         dict: split -> annotation file path.
     """
     from mmdet.datasets import CocoDataset
     coco_names = list(CocoDataset.METAINFO['classes'])
+    if shapes is not None:
+        _check_shapes(shapes, classes)
     rng = np.random.default_rng(seed)
     width, height = image_size
     listed = list(classes)
@@ -107,13 +149,23 @@ def write_coco_instances(root: str,
         for _ in range(num_images):
             image_id += 1
             image = _background(rng, height, width)
+            placed = []
             for _ in range(int(rng.integers(1, max_objects + 1))):
                 k = int(rng.integers(len(classes)))
+                shape = k % 3 if shapes is None else SHAPES[shapes[k]]
                 w = float(rng.uniform(0.2, 0.45) * width)
                 h = float(rng.uniform(0.2, 0.45) * height)
-                x = float(rng.uniform(0, width - w))
-                y = float(rng.uniform(0, height - h))
-                poly = _polygon(rng, x, y, w, h, k % 3)
+                if shapes is not None and shapes[k] in _EQUAL_SIDES:
+                    w = h = min((w * h)**0.5, width, height)
+                for _try in range(1 if overlap else _PLACEMENT_TRIES):
+                    x = float(rng.uniform(0, width - w))
+                    y = float(rng.uniform(0, height - h))
+                    if overlap or _clear_of((x, y, w, h), placed, 2.):
+                        break
+                else:
+                    continue
+                placed.append((x, y, w, h))
+                poly = _polygon(rng, x, y, w, h, shape)
                 cv2.fillPoly(image, [poly.round().astype(np.int32)],
                              PALETTE[k % len(PALETTE)])
                 ann_id += 1

@@ -5,6 +5,7 @@ one entry point for the four toolboxes, decided by the config's
 import ctypes
 import os.path as osp
 import platform
+from importlib import import_module
 from typing import Iterator, Tuple
 
 import torch
@@ -13,6 +14,12 @@ from mmengine.logging import print_log
 
 #: default_scope -> task name
 TASKS = {'mmpretrain': 'cls', 'mmdet': 'det', 'mmseg': 'seg', 'mmpose': 'pose'}
+
+
+def task_scope(cfg: Config) -> str:
+    """The toolbox scope of a config (``mmdet``, ...), checked."""
+    task_of(cfg)
+    return cfg.default_scope
 
 
 def task_of(cfg: Config) -> str:
@@ -157,6 +164,54 @@ def use_safe_checkpointing(cfg: Config):
                                                  'mmengine.CheckpointHook'):
         hook['type'] = 'mogavision.AtomicCheckpointHook'
     add_custom_hook(cfg, dict(type='mogavision.RandomStateCheckpointHook'))
+
+
+def use_checked_checkpoints(cfg: Config, training: bool,
+                            allow_class_mismatch: bool = False):
+    """Add :class:`~mogavision.engine.CheckpointFormatHook`: checkpoints
+    written loadable without mogavision; loaded ones (``load_from``, the
+    checkpoint of ``tools/test.py``) upgraded from OpenMMLab 1.x, checked
+    against the dataset's classes and reported key by key.
+
+    Evaluation refuses shape mismatches and missing keys; training from
+    ``load_from`` logs them (fine-tuning starts from partial weights), and
+    with ``allow_class_mismatch`` skips tensors of another shape.
+    """
+    add_custom_hook(cfg, dict(
+        type='mogavision.CheckpointFormatHook',
+        allow_class_mismatch=allow_class_mismatch,
+        allow_shape_mismatch=training and allow_class_mismatch,
+        allow_missing_keys=training))
+
+
+def config_dataset_classes(cfg: Config, split: str = 'test'):
+    """The class names of a config's ``<split>_dataloader`` dataset without
+    building it: its ``metainfo.classes``, else its class's ``METAINFO``
+    (None when neither names classes)."""
+    loader = cfg.get(f'{split}_dataloader') or {}
+    datasets = list(_datasets(loader.get('dataset') or {}))
+    if not datasets:
+        return None
+    dataset = datasets[0]
+    classes = (dataset.get('metainfo') or {}).get('classes')
+    if classes is None and isinstance(dataset.get('type'), str):
+        scope, _, name = dataset['type'].rpartition('.')
+        registry = import_module(f'{scope or task_scope(cfg)}.registry')
+        dataset_cls = registry.DATASETS.get(name)
+        classes = getattr(dataset_cls, 'METAINFO', {}).get('classes')
+    return tuple(classes) if classes is not None else None
+
+
+def check_checkpoint_source(checkpoint: str) -> str:
+    """Fail early, and clearly, for a checkpoint argument that cannot be
+    loaded: an unknown or unreleased ``mogavision://`` name, a download
+    that fails (offline: where to put the file), a missing file, or a file
+    that is no checkpoint (empty, HTML, text). Returns the local file."""
+    from mogavision.checkpoint import check_checkpoint_file, resolve_checkpoint
+    path, _ = resolve_checkpoint(checkpoint)
+    check_checkpoint_file(path, shown_as=checkpoint if path != checkpoint
+                          else None)
+    return path
 
 
 def use_parallel_roi_align(cfg: Config):

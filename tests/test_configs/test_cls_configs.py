@@ -8,6 +8,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import mogavision.models  # noqa: F401
+from mogavision.model_zoo import get_model
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))), 'configs', 'cls')
@@ -64,12 +65,11 @@ def test_recipe(variant, size):
     assert (optimizer.type, optimizer.lr, optimizer.weight_decay) == \
         ('AdamW', 1e-3, wd)
     assert cfg.auto_scale_lr.base_batch_size == 1024
-    warmup, cosine = cfg.param_scheduler
-    assert (warmup.type, warmup.end, warmup.start_factor) == \
-        ('LinearLR', 5, 1e-2)
-    assert (cosine.type, cosine.begin, cosine.eta_min) == \
-        ('CosineAnnealingLR', 5, eta_min)
-    assert cfg.train_cfg.max_epochs == 300
+    scheduler = cfg.param_scheduler
+    assert (scheduler.type, scheduler.t_initial, scheduler.warmup_t,
+            scheduler.warmup_lr_init, scheduler.lr_min) == \
+        ('mogavision.TimmCosineLR', 300, 5, 1e-5, eta_min)
+    assert cfg.train_cfg.max_epochs == 310  # timm's 10 cooldown epochs
     assert cfg.train_dataloader.batch_size == batch
     hooks = [h['type'] for h in cfg.get('custom_hooks', [])]
     assert hooks == (['EMAHook'] if ema else [])
@@ -98,7 +98,10 @@ def test_builds_with_reference_params(variant):
     cfg = load(variant, 224)
     model = build_model(cfg)
     assert model.backbone.init_cfg is None
-    assert sum(p.numel() for p in model.parameters()) == PARAMS[variant]
+    params = sum(p.numel() for p in model.parameters())
+    assert params == PARAMS[variant]
+    assert params == get_model(f'moganet_{variant}_224').metadata[
+        'Parameters']
     assert cfg.model.head.in_channels == model.backbone.embed_dims[3]
 
 
@@ -113,7 +116,7 @@ def test_xt_forward_and_macs():
     assert round(info['flops'] / 1e9, 3) == 0.787  # reference table
 
 
-def test_no_weight_decay_on_norms_biases_and_scales():
+def test_no_weight_decay_on_norms_and_biases():
     from mmengine.optim import build_optim_wrapper
     cfg = load('xt', 224)
     model = build_model(cfg)
@@ -125,15 +128,16 @@ def test_no_weight_decay_on_norms_biases_and_scales():
         for param in group['params']:
             decay[names[id(param)]] = group['weight_decay']
     assert len(decay) == len(names)
+    for name in ('backbone.blocks1.0.norm1.weight', 'backbone.norm4.bias',
+                 'backbone.patch_embed1.projection.1.weight',
+                 'backbone.blocks1.0.attn.proj_1.bias', 'head.fc.bias'):
+        assert decay[name] == 0, name
+    # timm's rule (the release): the (1, C, 1, 1) scales are decayed.
     for name in ('backbone.blocks1.0.layer_scale_1',
                  'backbone.blocks3.4.layer_scale_2',
                  'backbone.blocks2.0.attn.sigma.scale',
                  'backbone.blocks2.0.mlp.sigma.scale',
-                 'backbone.blocks1.0.norm1.weight', 'backbone.norm4.bias',
-                 'backbone.patch_embed1.projection.1.weight',
-                 'backbone.blocks1.0.attn.proj_1.bias', 'head.fc.bias'):
-        assert decay[name] == 0, name
-    for name in ('backbone.blocks1.0.attn.proj_1.weight',
+                 'backbone.blocks1.0.attn.proj_1.weight',
                  'backbone.blocks3.0.attn.value.DW_conv2.weight',
                  'backbone.patch_embed1.projection.0.weight',
                  'head.fc.weight'):

@@ -15,6 +15,7 @@ from mmengine.structures import InstanceData
 
 import mogavision  # noqa: F401
 from mogavision.engine.runtime import replace_sync_bn
+from mogavision.model_zoo import get_model
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DET_DIR = osp.join(REPO_ROOT, 'configs', 'det')
@@ -29,7 +30,6 @@ EMBED_DIMS = dict(
 class Row(NamedTuple):
     """One COCO row of the paper and the release's settings for it."""
     arch: str
-    params_m: float  # paper, whole detector
     lr: float
     drop_path: float
     warmup: int
@@ -37,28 +37,28 @@ class Row(NamedTuple):
 
 
 ROWS = {
-    'retinanet_moganet_xt': Row('xtiny', 12.1, 1e-4, .05, 500, 12),
-    'retinanet_moganet_t': Row('tiny', 14.4, 1e-4, .1, 500, 12),
-    'retinanet_moganet_s': Row('small', 35.1, 1e-4, .1, 500, 12),
-    'retinanet_moganet_b': Row('base', 53.5, 1e-4, .2, 500, 12),
-    'retinanet_moganet_l': Row('large', 92.4, 1e-4, .3, 500, 12),
-    'mask_rcnn_moganet_xt': Row('xtiny', 22.8, 2e-4, .05, 500, 12),
-    'mask_rcnn_moganet_t': Row('tiny', 25.0, 2e-4, .1, 500, 12),
-    'mask_rcnn_moganet_s': Row('small', 45.0, 2e-4, .1, 500, 12),
-    'mask_rcnn_moganet_b': Row('base', 63.4, 1e-4, .2, 500, 12),
-    'mask_rcnn_moganet_l': Row('large', 102.1, 1e-4, .3, 500, 12),
-    'mask_rcnn_moganet_t_ms_3x': Row('tiny', 25.0, 2e-4, .1, 500, 36),
-    'mask_rcnn_moganet_s_ms_3x': Row('small', 45.0, 2e-4, .1, 500, 36),
-    'mask_rcnn_moganet_b_ms_3x': Row('base', 63.4, 2e-4, .3, 500, 36),
-    'mask_rcnn_moganet_l_ms_3x': Row('large', 102.1, 2e-4, .3, 500, 36),
-    'cascade_mask_rcnn_moganet_s_ms_3x': Row('small', 77.9, 2e-4, .1, 500,
+    'retinanet_moganet_xt': Row('xtiny', 1e-4, .05, 500, 12),
+    'retinanet_moganet_t': Row('tiny', 1e-4, .1, 500, 12),
+    'retinanet_moganet_s': Row('small', 1e-4, .1, 500, 12),
+    'retinanet_moganet_b': Row('base', 1e-4, .2, 500, 12),
+    'retinanet_moganet_l': Row('large', 1e-4, .3, 500, 12),
+    'mask_rcnn_moganet_xt': Row('xtiny', 2e-4, .05, 500, 12),
+    'mask_rcnn_moganet_t': Row('tiny', 2e-4, .1, 500, 12),
+    'mask_rcnn_moganet_s': Row('small', 2e-4, .1, 500, 12),
+    'mask_rcnn_moganet_b': Row('base', 1e-4, .2, 500, 12),
+    'mask_rcnn_moganet_l': Row('large', 1e-4, .3, 500, 12),
+    'mask_rcnn_moganet_t_ms_3x': Row('tiny', 2e-4, .1, 500, 36),
+    'mask_rcnn_moganet_s_ms_3x': Row('small', 2e-4, .1, 500, 36),
+    'mask_rcnn_moganet_b_ms_3x': Row('base', 2e-4, .3, 500, 36),
+    'mask_rcnn_moganet_l_ms_3x': Row('large', 2e-4, .3, 500, 36),
+    'cascade_mask_rcnn_moganet_s_ms_3x': Row('small', 2e-4, .1, 500,
                                              36),
     'cascade_mask_rcnn_moganet_s_giou_4conv1f_ms_3x': Row(
-        'small', 82.8, 2e-4, .1, 1000, 36),
+        'small', 2e-4, .1, 1000, 36),
     'cascade_mask_rcnn_moganet_b_giou_4conv1f_ms_3x': Row(
-        'base', 101.2, 1e-4, .2, 1000, 36),
+        'base', 1e-4, .2, 1000, 36),
     'cascade_mask_rcnn_moganet_l_giou_4conv1f_ms_3x': Row(
-        'large', 139.9, 1e-4, .3, 1000, 36),
+        'large', 1e-4, .3, 1000, 36),
 }
 LAYER_DECAY_ROWS = {'cascade_mask_rcnn_moganet_b_giou_4conv1f_ms_3x',
                     'cascade_mask_rcnn_moganet_l_giou_4conv1f_ms_3x'}
@@ -130,8 +130,9 @@ def test_release_hyperparameters(name):
                                                  'norm')}
 
     warmup, steps = cfg.param_scheduler
+    # LinearLR reaches the full lr at end - 1 (the release's at warmup_iters)
     assert (warmup.type, warmup.by_epoch, warmup.start_factor, warmup.end) \
-        == ('LinearLR', False, 0.001, row.warmup)
+        == ('LinearLR', False, 0.001, row.warmup + 1)
     milestones = [8, 11] if row.epochs == 12 else [27, 33]
     assert (steps.type, steps.end, steps.milestones, steps.gamma) == \
         ('MultiStepLR', row.epochs, milestones, 0.1)
@@ -188,10 +189,12 @@ def test_cascade_bbox_heads(name):
 
 
 @pytest.mark.parametrize('name', sorted(ROWS))
-def test_params_match_paper(name):
+def test_params_match_metafile_and_paper(name):
     model = build_detector(load(name))
-    params = sum(p.numel() for p in model.parameters()) / 1e6
-    assert params == pytest.approx(ROWS[name].params_m, rel=0.01)
+    params = sum(p.numel() for p in model.parameters())
+    zoo = get_model(name)
+    assert params == zoo.metadata['Parameters']
+    assert params / 1e6 == pytest.approx(zoo.paper_params, rel=0.01)
 
 
 def test_no_weight_decay_on_norm_and_scales():

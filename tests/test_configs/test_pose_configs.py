@@ -13,7 +13,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 from mogavision.datasets.synthetic import write_coco_keypoints
-from mogavision.model_zoo import POSE
+from mogavision.model_zoo import get_model, models
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 POSE_DIR = osp.join(REPO_ROOT, 'configs', 'pose')
@@ -28,7 +28,7 @@ ARCHS = {
 # input size (w, h) -> heatmap size (w, h)
 RESOLUTIONS = {'256x192': ((192, 256), (48, 64)),
                '384x288': ((288, 384), (72, 96))}
-CONFIGS = sorted(POSE)
+CONFIGS = sorted(m.name for m in models('pose'))
 TOLERANCE = 0.02
 # The paper's 2.2G for T at 256x192 is 2.8% above our 2.14G. No counting
 # convention fits it: adding biases, BN and pooling (mmcv 1.x's get_flops)
@@ -82,7 +82,7 @@ class TensorForward(torch.nn.Module):
 def test_suite_is_complete():
     names = {osp.splitext(f)[0] for f in os.listdir(POSE_DIR)
              if f.endswith('.py')}
-    assert names == set(POSE)
+    assert names == set(CONFIGS)
 
 
 @pytest.mark.parametrize('name', CONFIGS)
@@ -112,17 +112,17 @@ def test_hyperparameters(name):
     codec = dict(type='MSRAHeatmap', input_size=input_size,
                  heatmap_size=heatmap_size, sigma=2)
     assert plain(head.decoder) == codec
-    assert plain(model.test_cfg) == dict(flip_test=True, flip_mode='heatmap',
-                                  shift_heatmap=True)
+    assert plain(model.test_cfg) == dict(
+        flip_test=True, flip_mode='heatmap', shift_heatmap=True)
 
-    assert plain(cfg.optim_wrapper.optimizer) == dict(type='Adam', lr=1e-3,
-                                               weight_decay=0.)
+    assert plain(cfg.optim_wrapper.optimizer) == dict(
+        type='Adam', lr=1e-3, weight_decay=0.)
     assert cfg.auto_scale_lr.base_batch_size == 256
     assert cfg.train_dataloader.batch_size == 32
     assert cfg.train_cfg.max_epochs == 210
     warmup, steps = cfg.param_scheduler
     assert (warmup.type, warmup.end, warmup.start_factor, warmup.by_epoch) == \
-        ('LinearLR', 500, 0.001, False)
+        ('LinearLR', 501, 0.001, False)  # the full lr at iteration 500
     assert (steps.type, steps.milestones, steps.gamma, steps.by_epoch) == \
         ('MultiStepLR', [170, 200], 0.1, True)
 
@@ -156,17 +156,21 @@ def test_params_and_flops_match_paper(name):
     _, res = split_name(name)
     h, w = map(int, res.split('x'))
     model = TensorForward(build_model(cfg, init=False)).eval()
-    params = sum(p.numel() for p in model.parameters()) / 1e6
+    num_params = sum(p.numel() for p in model.parameters())
+    params = num_params / 1e6
     # FlopAnalyzer is what get_model_complexity_info counts with (one trace
     # instead of its two).
     analyzer = FlopAnalyzer(model, (torch.randn(1, 3, h, w), ))
     analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     with torch.no_grad():
-        flops = analyzer.total() / 1e9
-    paper = POSE[name]
-    assert params == pytest.approx(paper['params'], rel=TOLERANCE)
+        num_flops = analyzer.total()
+    flops = num_flops / 1e9
+    zoo = get_model(name)
+    assert num_params == zoo.metadata['Parameters']
+    assert num_flops == zoo.metadata['FLOPs']
+    assert params == pytest.approx(zoo.paper_params, rel=TOLERANCE)
     assert flops == pytest.approx(
-        paper['flops'], rel=FLOPS_TOLERANCE.get(name, TOLERANCE))
+        zoo.paper_flops, rel=FLOPS_TOLERANCE.get(name, TOLERANCE))
 
 
 @pytest.fixture(scope='module')

@@ -13,6 +13,7 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 
 from mogavision.engine.runtime import replace_sync_bn
+from mogavision.model_zoo import get_model, models
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SEG_DIR = osp.join(REPO_ROOT, 'configs', 'seg')
@@ -26,17 +27,7 @@ ARCHS = {
     'l': ('large', 0.3, [64, 160, 320, 640]),
     'xl': ('xlarge', 0.4, [96, 192, 480, 960]),
 }
-# Paper/README params (M) of the whole model at 2048x512. UperNet XL has no
-# paper row: the figure is our own count, kept as a regression guard.
-PAPER_PARAMS_M = {
-    'semantic_fpn_moganet_xt': 6.9, 'semantic_fpn_moganet_t': 9.1,
-    'semantic_fpn_moganet_s': 29.1, 'semantic_fpn_moganet_b': 47.5,
-    'semantic_fpn_moganet_l': 86.2,
-    'upernet_moganet_xt': 30.4, 'upernet_moganet_t': 33.1,
-    'upernet_moganet_s': 55.3, 'upernet_moganet_b': 73.7,
-    'upernet_moganet_l': 113.2, 'upernet_moganet_xl': 214.0,
-}
-CONFIGS = sorted(PAPER_PARAMS_M)
+CONFIGS = sorted(m.name for m in models('seg'))
 
 
 def load(name):
@@ -107,8 +98,8 @@ def test_hyperparameters(name):
         assert (optimizer.lr, optimizer.weight_decay) == (2e-4, 1e-4)
         assert 'paramwise_cfg' not in cfg.optim_wrapper
         assert [dict(s) for s in cfg.param_scheduler] == [
-            dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=iters,
-                 by_epoch=False)]
+            dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0,
+                 end=iters + 1, by_epoch=False)]
         assert cfg.train_dataloader.batch_size == 4
     else:
         assert (optimizer.lr, optimizer.weight_decay) == (1e-4, 0.01)
@@ -116,9 +107,9 @@ def test_hyperparameters(name):
             key: dict(decay_mult=0.) for key in ('layer_scale', 'scale', 'norm')}
         assert [dict(s) for s in cfg.param_scheduler] == [
             dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
-                 end=1500),
-            dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, end=iters,
-                 by_epoch=False)]
+                 end=1501),
+            dict(type='PolyLR', eta_min=0.0, power=1.0, begin=0,
+                 end=iters + 1, by_epoch=False)]
         assert cfg.train_dataloader.batch_size == 2
     assert cfg.train_cfg.max_iters == iters
     assert cfg.train_cfg.val_interval == interval
@@ -145,10 +136,14 @@ def test_hyperparameters(name):
 
 
 @pytest.mark.parametrize('name', CONFIGS)
-def test_params_match_paper(name):
+def test_params_match_metafile_and_paper(name):
+    """UperNet XL has no paper row: its metafile count guards regressions."""
     model = build_model(load(name), init=False)
-    params = sum(p.numel() for p in model.parameters()) / 1e6
-    assert params == pytest.approx(PAPER_PARAMS_M[name], rel=0.01)
+    params = sum(p.numel() for p in model.parameters())
+    zoo = get_model(name)
+    assert params == zoo.metadata['Parameters']
+    if zoo.paper_params is not None:
+        assert params / 1e6 == pytest.approx(zoo.paper_params, rel=0.01)
 
 
 def test_no_weight_decay_on_scales_and_norms():

@@ -1,84 +1,136 @@
-"""The optimizer of the Cascade Mask R-CNN GIoU B row gets the release's
-layer-wise lr decay: lr = base_lr * 0.8 ** (14 - layer_id - 1), and no weight
-decay on biases and 1-D parameters."""
+"""``LayerDecayOptimWrapperConstructor`` gives every parameter the lr and
+weight decay of the release's ``LearningRateDecayOptimizerConstructorMogaNet``
+(detection/mmcv_custom of Westlake-AI/MogaNet), in every toolbox it is
+registered in: lr = base_lr * decay_rate ** (num_layers + 2 - layer_id - 1),
+and no weight decay on names ending in ``.bias`` and on parameters with
+``param.squeeze().ndim == 1``."""
 import os.path as osp
 
 import pytest
 import torch
+import torch.nn as nn
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope
 
 import mogavision  # noqa: F401
-from mogavision.engine.runtime import replace_sync_bn
+from mogavision.analysis import build_model
+from mogavision.models import MogaNet
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'det',
                   'cascade_mask_rcnn_moganet_b_giou_4conv1f_ms_3x.py')
+TINY_ARCH = dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 4, 1],
+                 ffn_ratios=[4, 4, 4, 4])
 
-# parameter -> layer id of the release (num_layers=12, ids 0..13)
-LAYER_IDS = {
-    'backbone.patch_embed1.projection.0.weight': 0,
-    'backbone.patch_embed1.projection.1.bias': 0,
-    'backbone.blocks1.0.attn.proj_1.weight': 2,
-    'backbone.blocks1.3.layer_scale_2': 2,
-    'backbone.patch_embed2.projection.weight': 3,
-    'backbone.blocks2.5.mlp.fc1.weight': 3,
-    'backbone.patch_embed3.norm.weight': 4,
-    'backbone.blocks3.0.attn.gate.weight': 3,
-    'backbone.blocks3.5.attn.value.DW_conv2.weight': 5,
-    'backbone.blocks3.21.mlp.fc2.weight': 11,  # min(3 + 21 // 2, 11)
-    'backbone.patch_embed4.projection.weight': 12,
-    'backbone.blocks4.2.attn.sigma.scale': 12,
-    'backbone.norm4.weight': 13,
-    'neck.lateral_convs.0.conv.weight': 13,
-    'neck.fpn_convs.3.conv.bias': 13,
-    'roi_head.bbox_head.2.fc_cls.weight': 13,
-}
+
+def release_layer_id(name: str) -> int:
+    """The release's ``get_num_layer_layer_wise`` with num_layers 12."""
+    parts = name.split('.')
+    if parts[0] != 'backbone':
+        return 13
+    if parts[1].startswith('patch_embed'):
+        return {'1': 0, '2': 3, '3': 4, '4': 12}[parts[1][-1]]
+    if parts[1].startswith('blocks'):
+        stage, block = int(parts[1][-1]), int(parts[2])
+        if stage in (1, 2):
+            return stage + 1
+        return min(3 + block // 2, 11) if stage == 3 else 12
+    return 13
+
+
+def release_no_decay(name: str, param: torch.Tensor) -> bool:
+    return len(param.squeeze().shape) == 1 or name.endswith('.bias')
+
+
+def mismatches(model: nn.Module, optim_wrapper, base_lr=1e-4, wd=0.05):
+    """``(name, (lr, wd) ours, (lr, wd) release's)`` where they differ."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    params = dict(model.named_parameters())
+    seen, wrong = set(), []
+    for group in optim_wrapper.optimizer.param_groups:
+        for param in group['params']:
+            name = names[id(param)]
+            seen.add(name)
+            expected = (base_lr * 0.8**(14 - release_layer_id(name) - 1),
+                        0. if release_no_decay(name, params[name]) else wd)
+            ours = (group['lr'], group['weight_decay'])
+            if ours != pytest.approx(expected, rel=1e-12, abs=0):
+                wrong.append((name, ours, expected))
+    assert seen == set(params), 'every parameter is optimized'
+    return wrong
 
 
 @pytest.fixture(scope='module')
-def groups_by_name():
+def cascade_b():
     cfg = Config.fromfile(CONFIG)
     cfg.model.backbone.init_cfg = None
-    replace_sync_bn(cfg.model)
-    init_default_scope('mmdet')
-    from mmdet.registry import MODELS
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model = MODELS.build(cfg.model)
+        model = build_model(cfg)
     finally:
         torch.set_num_threads(threads)
-    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    names = {id(p): n for n, p in model.named_parameters()}
-    groups = {}
-    for group in optim_wrapper.optimizer.param_groups:
-        for param in group['params']:
-            groups[names[id(param)]] = group
-    assert len(groups) == len(names), 'every parameter is optimized'
-    return groups, cfg.optim_wrapper.optimizer.lr
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    return model, optim_wrapper
 
 
-@pytest.mark.parametrize('name', sorted(LAYER_IDS))
-def test_lr_follows_release_layer_ids(groups_by_name, name):
-    groups, base_lr = groups_by_name
-    assert base_lr == 1e-4
-    expected = base_lr * 0.8**(14 - LAYER_IDS[name] - 1)
-    assert groups[name]['lr'] == pytest.approx(expected, rel=1e-9)
+def test_cascade_b_every_parameter_gets_release_lr_and_decay(cascade_b):
+    model, optim_wrapper = cascade_b
+    wrong = mismatches(model, optim_wrapper)
+    assert not wrong, (f'{len(wrong)} parameters differ from the release '
+                       f'(name, ours, release): {wrong[:5]}')
 
 
-@pytest.mark.parametrize('name,decay', [
-    ('backbone.patch_embed1.projection.0.bias', 0.),
-    ('backbone.blocks3.5.norm1.weight', 0.),
-    ('neck.fpn_convs.0.conv.bias', 0.),
-    ('roi_head.bbox_head.0.shared_convs.0.bn.weight', 0.),
-    ('backbone.blocks3.5.attn.proj_1.weight', 0.05),
-    # 4-D like a conv weight: the release decays it under layer decay.
-    ('backbone.blocks1.0.layer_scale_1', 0.05),
-    ('roi_head.bbox_head.0.shared_fcs.0.weight', 0.05),
+def test_cascade_b_squeezed_1d_parameters_get_no_decay(cascade_b):
+    """The parameters that are 1-D only once squeezed: 175 of 1190."""
+    model, optim_wrapper = cascade_b
+    decay = {id(p): g['weight_decay']
+             for g in optim_wrapper.optimizer.param_groups
+             for p in g['params']}
+    params = dict(model.named_parameters())
+    squeezed = {n for n, p in params.items()
+                if p.ndim > 1 and p.squeeze().ndim == 1}
+    assert (len(params), len(squeezed)) == (1190, 175)
+    kinds = ('layer_scale_1', 'layer_scale_2', 'attn.sigma.scale',
+             'mlp.sigma.scale', 'mlp.decompose.weight')
+    assert all(n.endswith(kinds) for n in squeezed)
+    assert all(any(n.endswith(kind) for n in squeezed) for kind in kinds)
+    assert [n for n in sorted(squeezed) if decay[id(params[n])] != 0] == []
+
+
+class _Detector(nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = MogaNet(arch=TINY_ARCH)
+        self.neck = nn.Conv2d(32, 8, 1)
+
+
+@pytest.mark.parametrize('scope', ['mmpretrain', 'mmdet', 'mmseg', 'mmpose'])
+@pytest.mark.parametrize('constructor', [
+    'LayerDecayOptimWrapperConstructor',
+    'mogavision.LayerDecayOptimWrapperConstructor'
 ])
-def test_no_weight_decay_on_biases_and_1d_params(groups_by_name, name,
-                                                 decay):
-    groups, _ = groups_by_name
-    assert groups[name]['weight_decay'] == decay
+def test_every_toolbox_builds_the_release_rule(scope, constructor):
+    model = _Detector()
+    cfg = dict(
+        type='OptimWrapper',
+        constructor=constructor,
+        optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05),
+        paramwise_cfg=dict(decay_rate=0.8, num_layers=12))
+    with DefaultScope.overwrite_default_scope(scope):
+        optim_wrapper = build_optim_wrapper(model, cfg)
+    assert not mismatches(model, optim_wrapper)
+
+
+@pytest.mark.parametrize('paramwise_cfg', [
+    dict(num_layers=12), dict(decay_rate=0.8, decay_type='stage_wise')])
+def test_bad_paramwise_cfg_is_an_error(paramwise_cfg):
+    cfg = dict(type='OptimWrapper',
+               constructor='mogavision.LayerDecayOptimWrapperConstructor',
+               optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05),
+               paramwise_cfg=paramwise_cfg)
+    with pytest.raises(KeyError, match='decay_rate'):
+        build_optim_wrapper(_Detector(), cfg)

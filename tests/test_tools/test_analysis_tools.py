@@ -80,3 +80,20 @@ def test_benchmark_refuses_unknown_modes(repo_root):
         cwd=repo_root, capture_output=True, text=True)
     assert proc.returncode != 0
     assert "Unknown --modes ['fast']" in proc.stderr
+
+
+def test_benchmark_runtime_modes(run_tool):
+    """ONNX Runtime and OpenVINO rows beside eager, each with its max diff;
+    bf16 where the CPU has it, else a row saying why not."""
+    out = run_tool(['tools/analysis/benchmark.py',
+                    'tests/data/configs/toy_moganet_cls.py', '--shape', '32',
+                    '32', '--iters', '1', '--warmup', '1', '--repeats', '1',
+                    '--modes', 'eager', 'onnxruntime', 'openvino',
+                    'openvino_bf16'])
+    rows = dict(re.findall(r'^(\S+)\s+[\d.]+\s+[\d.]+x (\d\.\d+e[-+]\d+)',
+                           out, re.M))
+    assert {'eager', 'onnxruntime', 'openvino'} <= set(rows)
+    assert max(float(rows[m]) for m in ('onnxruntime', 'openvino')) < 1e-5
+    assert 'openvino_bf16' in rows or re.search(
+        r'^openvino_bf16 +n/a: precision bf16: this CPU has no BF16', out,
+        re.M)

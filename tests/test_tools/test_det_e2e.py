@@ -88,6 +88,7 @@ def test_train_then_test(run_tool, coco_root, tmp_path, name, metrics):
 
     out, preds = predict()
     assert 'Epoch(test)' in out
+    assert 'checkpoint tensors loaded; 0 model keys missing' in out
     for key in metrics:
         assert 0. <= metric(out, key) <= 1.
     if 'rcnn' in name:
@@ -101,6 +102,18 @@ def test_train_then_test(run_tool, coco_root, tmp_path, name, metrics):
                                        atol=1e-4)
             torch.testing.assert_close(a['bboxes'], b['bboxes'], rtol=0,
                                        atol=1e-3)
+
+    if 'rcnn' in name:
+        # A user's own script, which never imports mogavision before mmdet
+        # loads the weights (the config's mogavision types import us later).
+        image = osp.join(coco_root, 'val2017', '000000000001.jpg')
+        out = run_tool(['python', '-c', (
+            'from mmdet.apis import DetInferencer\n'
+            f'inferencer = DetInferencer(model={config!r}, '
+            f'weights={str(checkpoint)!r}, device="cpu")\n'
+            f'result = inferencer({image!r}, return_datasamples=True)\n'
+            'print("PREDICTED", len(result["predictions"]))\n')], env=ENV)
+        assert 'PREDICTED 1' in out
 
 
 def test_train_without_data_fails_fast_naming_the_path(tmp_path):

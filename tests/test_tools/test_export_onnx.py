@@ -1,27 +1,55 @@
-"""tools/deployment/export_onnx.py round-trips through ONNX Runtime."""
+"""tools/deployment/export_onnx.py: whole models and backbones, checked
+with ONNX Runtime; unsupported configs fail naming what is supported."""
+import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import onnxruntime as ort
-import pytest
+
+TOY_CLS = 'tests/data/configs/toy_moganet_cls.py'
 
 
-@pytest.mark.parametrize('deploy', [False, True])
-def test_export_backbone_and_classifier(deploy, tmp_path, run_tool):
-    args = ['tools/deployment/export_onnx.py',
-            'tests/data/configs/toy_moganet_cls.py', '--out-dir',
-            str(tmp_path), '--shape', '64', '64']
-    out = run_tool(args + (['--deploy'] if deploy else []))
-    diffs = [float(d) for d in re.findall(r'= (\d\.\d+e[-+]\d+)', out)]
-    assert len(diffs) == 2 and max(diffs) <= 1e-4
-    session = ort.InferenceSession(
-        str(tmp_path / 'toy_moganet_cls_backbone.onnx'),
-        providers=['CPUExecutionProvider'])
+def test_export_whole_classifier(tmp_path, run_tool):
+    out = run_tool(['tools/deployment/export_onnx.py', TOY_CLS, '--out-dir',
+                    str(tmp_path), '--deploy'])
+    assert 'cls export, input 1x3x32x32, dynamo exporter, opset 18' in out
+    (diff, ) = re.findall(r'output: max \|onnxruntime - torch\| = '
+                          r'(\d\.\d+e[-+]\d+)', out)
+    assert float(diff) <= 1e-5
+    meta = json.loads((tmp_path / 'end2end.json').read_text())
+    assert meta['folded'] is True and meta['family'] == 'cls'
+    session = ort.InferenceSession(str(tmp_path / 'end2end.onnx'),
+                                   providers=['CPUExecutionProvider'])
+    (scores, ) = session.run(None, {'input': np.zeros((2, 3, 32, 32),
+                                                      np.float32)})
+    assert scores.shape == (2, 4)  # dynamic batch; softmax scores
+    np.testing.assert_allclose(scores.sum(1), 1, rtol=1e-5)
+    assert not list(tmp_path.glob('.*partial*'))
+
+
+def test_export_backbone_dynamic(tmp_path, run_tool):
+    out = run_tool(['tools/deployment/export_onnx.py', TOY_CLS, '--out-dir',
+                    str(tmp_path), '--part', 'backbone', '--shape', '64',
+                    '64', '--dynamic', '--deploy'])
+    assert 'backbone.onnx' in out and 'stage3: max |onnxruntime' in out
+    session = ort.InferenceSession(str(tmp_path / 'backbone.onnx'),
+                                   providers=['CPUExecutionProvider'])
     (feat, ) = session.run(None, {'input': np.zeros((2, 3, 96, 64),
                                                     np.float32)})
     assert feat.shape == (2, 32, 3, 2)  # dynamic batch and size
-    logits = ort.InferenceSession(
-        str(tmp_path / 'toy_moganet_cls_classifier.onnx'),
-        providers=['CPUExecutionProvider']).run(
-            None, {'input': np.zeros((1, 3, 64, 64), np.float32)})[0]
-    assert logits.shape == (1, 4)
+
+
+def test_unsupported_config_names_supported_families(tmp_path, repo_root):
+    proc = subprocess.run(
+        [sys.executable, 'tools/deployment/export_onnx.py',
+         'configs/pose/examples/simcc_moganet_xt_wo-deconv_coco-256x192.py',
+         '--out-dir', str(tmp_path)], cwd=repo_root, capture_output=True,
+        text=True)
+    assert proc.returncode != 0
+    assert "No export family for this config's model (type=" \
+        "'TopdownPoseEstimator', head='SimCCHead')" in proc.stderr
+    assert 'topdown_heatmap: mmpose TopdownPoseEstimator + HeatmapHead' in \
+        proc.stderr
+    assert not list(tmp_path.iterdir())  # nothing written

@@ -61,6 +61,17 @@ def test_train_then_test_xt(run_tool, tmp_path):
     assert metrics, out[-3000:]
     assert all(0. <= float(v) <= 1. for v in metrics.groups())
 
+    # A user's own script, without mogavision imported beforehand.
+    image = sorted(glob.glob(osp.join(root, 'val2017', '*.jpg')))[0]
+    out = run_tool(['python', '-c', (
+        'from mmpose.apis import MMPoseInferencer\n'
+        f'inferencer = MMPoseInferencer(pose2d={XT!r}, pose2d_weights={ckpt!r},'
+        ' det_model="whole_image", device="cpu")\n'
+        f'result = next(inferencer({image!r}, return_datasamples=True))\n'
+        'print("KEYPOINTS", result["predictions"][0].pred_instances'
+        '.keypoints.shape)\n')])
+    assert 'KEYPOINTS (1, 17, 2)' in out
+
 
 def test_train_without_data_fails_fast(tmp_path):
     config = osp.join(REPO_ROOT, 'configs', 'pose',

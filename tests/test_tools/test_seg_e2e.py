@@ -1,5 +1,6 @@
 """``tools/train.py`` and ``tools/test.py`` on the segmentation configs, as
 real subprocesses on a synthetic ADE20K-layout dataset."""
+import glob
 import os.path as osp
 import re
 import time
@@ -69,6 +70,17 @@ def test_train_then_test(config, ade_root, tmp_path, run_tool):
                     str(tmp_path / 'test'), '--cfg-options', *options])
     assert re.search(r'Iter\(test\) \[1/1\].*mIoU: \d', out)
     assert 'Load checkpoint from' in out
+    if config == 'semantic_fpn_moganet_xt.py':
+        # A user's own script, without mogavision imported beforehand.
+        image = glob.glob(osp.join(ade_root, 'images', 'validation',
+                                   '*.jpg'))[0]
+        out = run_tool(['python', '-c', (
+            'from mmseg.apis import MMSegInferencer\n'
+            f'inferencer = MMSegInferencer(model={config_path!r}, '
+            f'weights={checkpoint!r}, device="cpu")\n'
+            f'result = inferencer({image!r}, return_datasamples=True)\n'
+            'print("SEGMENTED", tuple(result.pred_sem_seg.shape))\n')])
+        assert 'SEGMENTED' in out
 
 
 def test_missing_data_fails_fast_naming_the_path(tmp_path, run_tool):

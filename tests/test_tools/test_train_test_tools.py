@@ -108,6 +108,20 @@ def test_missing_checkpoint_and_data_are_clear_errors(tmp_path):
         [sys.executable, 'tools/test.py', CONFIG, str(tmp_path / 'nope.pth')],
         capture_output=True, text=True)
     assert proc.returncode != 0 and 'Checkpoint not found' in proc.stderr
+    text_file = tmp_path / 'downloaded.pth'
+    text_file.write_text('404: Not Found\n')
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', CONFIG, str(text_file)],
+        capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert f'{text_file} is a text file, not a checkpoint' in proc.stderr
+    assert "starts with '404: Not Found" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', 'configs/seg/upernet_moganet_xl.py',
+         'mogavision://upernet_moganet_xl'], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert 'The release published no checkpoint for upernet_moganet_xl' in \
+        proc.stderr and 'upernet_moganet_l,' in proc.stderr
     proc = subprocess.run(
         [sys.executable, 'tools/train.py', CONFIG, '--work-dir',
          str(tmp_path / 'w'), '--cfg-options',

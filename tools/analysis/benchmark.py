@@ -12,6 +12,8 @@ Examples:
         --train --batch-size 16
     python tools/analysis/benchmark.py configs/det/mask_rcnn_moganet_xt.py \
         --part model --train --shape 512 512 --batch-size 2
+    python tools/analysis/benchmark.py configs/seg/upernet_moganet_t.py \
+        --part model --modes eager compiled onnxruntime openvino
 
 Modes: ``compiled`` is, for inference, the folded model compiled with
 inductor's freezing (weights become constants, prepacked for oneDNN); for
@@ -28,12 +30,28 @@ with mmcv RoIAlign layers every mode but ``eager`` uses
 channels-last features; on CPU it runs on all threads), and the extra mode
 ``parallel_roi_align`` is eager with only that change. A training mode's
 first loss (same seed, same weights) is compared with eager's.
+
+Inference also runs the exported model on the deployment runtimes
+(:mod:`mogavision.deploy`), interleaved with the PyTorch modes:
+``onnxruntime`` (ONNX Runtime, fp32, all graph optimisations),
+``openvino`` (OpenVINO fp32, latency hint), ``openvino_throughput`` (fp32,
+throughput hint: one stream per core, a batch split over them) and
+``openvino_bf16`` (where the CPU has bf16; else the row says why not). Each
+runs the folded graph that ``tools/deployment/export_onnx.py --deploy``
+writes, with dynamic batch. With ``--part model`` every mode runs the
+exported computation (``mogavision.deploy`` family: postprocessing in the
+graph, e.g. NMS, the resize to the input, flip test) and ``max|diff|`` is
+the family's comparison with eager (max |difference| of each output;
+segmentation class maps: the fraction of pixels with another label, so pass
+``--export-options logits=True`` to compare logits).
 """
 import argparse
 import copy
+import os.path as osp
 import platform
 import resource
 import statistics
+import tempfile
 import time
 from contextlib import nullcontext
 
@@ -47,8 +65,15 @@ from mogavision.analysis import (LossForward, TensorForward, default_shape,
 from mogavision.engine.runtime import retain_freed_memory, task_of
 from mogavision.ops import mmcv_roi_align_layers, use_parallel_roi_align
 
+#: deployment runtimes: (backend, precision, backend options)
+RUNTIME_MODES = {
+    'onnxruntime': ('onnxruntime', 'fp32', dict(graph_optimization='all')),
+    'openvino': ('openvino', 'fp32', dict(hint='latency')),
+    'openvino_throughput': ('openvino', 'fp32', dict(hint='throughput')),
+    'openvino_bf16': ('openvino', 'bf16', dict(hint='latency')),
+}
 INFER_MODES = ('eager', 'folded', 'channels_last', 'folded+channels_last',
-               'compiled')
+               'compiled') + tuple(RUNTIME_MODES)
 TRAIN_MODES = ('eager', 'channels_last', 'compiled', 'with_cp')
 DTYPES = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
@@ -77,8 +102,18 @@ def parse_args(argv=None):
     parser.add_argument('--default-malloc', action='store_true',
                         help="keep glibc's default heap trimming (slower "
                         'eager CPU runs; see retain_freed_memory)')
+    parser.add_argument('--export-options', nargs='+', action=DictAction,
+                        default={}, help='--part model: options of the '
+                        'export family (e.g. logits=True)')
+    parser.add_argument('--threads', type=int,
+                        help='intra-op threads of every mode (default: '
+                        "torch's)")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
+
+
+class Unavailable(Exception):
+    """A mode this machine cannot run (the message says why)."""
 
 
 def _sync(device):
@@ -107,9 +142,11 @@ def _prepare(base, mode, train):
         if not train:
             for backbone in backbones:
                 backbone.switch_to_deploy()
-        if isinstance(model, (TensorForward, LossForward)):
-            # The heads' data-dependent code (proposals, RoIs, losses) would
-            # break the graph many times; compile the static part.
+        if isinstance(getattr(model, 'model', None), torch.nn.Module):
+            # A whole model (TensorForward, LossForward, an export family's
+            # module): the heads' data-dependent code (proposals, RoIs,
+            # losses) would break the graph many times; compile the static
+            # part.
             detector = model.model
             for name in ('backbone', 'neck'):
                 part = getattr(detector, name, None)
@@ -144,10 +181,58 @@ def _saved_activation_bytes(model, inputs):
     return total, out
 
 
-def prepare_mode(base, mode, args, inputs, reference):
+def export_for_runtime(base, inputs, args, out_dir, output_names):
+    """The folded copy of ``base`` exported once (dynamic batch) for all
+    runtime modes; returns the ONNX path."""
+    from mogavision.deploy.export import torch_onnx_export
+    path = osp.join(out_dir, 'benchmark.onnx')
+    if not osp.exists(path):
+        model = _prepare(base, 'folded', train=False).eval()
+        with torch.no_grad():
+            count = len(_outputs(model(inputs, *args.extra)))
+        names = output_names or [f'output{i}' for i in range(count)]
+        axes = {n: {0: 'batch'} for n in list(args.input_names) + names}
+        torch_onnx_export(model, (inputs, *args.extra), path, names, axes,
+                          input_names=args.input_names,
+                          custom_translation_table=args.translation)
+    return path
+
+
+def prepare_runtime(base, mode, args, inputs, out_dir, output_names):
+    """A runtime mode's ``step()``: the exported folded graph on ONNX
+    Runtime or OpenVINO with explicit precision."""
+    from mogavision.deploy.backends import build_backend
+    if args.train or args.device != 'cpu' or args.dtype != 'fp32':
+        raise Unavailable('runtime modes time CPU fp32 inference (their '
+                          'precision is their own)')
+    backend_name, precision, options = RUNTIME_MODES[mode]
+    path = export_for_runtime(base, inputs, args, out_dir, output_names)
+    try:
+        backend = build_backend(backend_name, path, precision=precision,
+                                threads=args.threads, **options)
+    except (RuntimeError, ValueError) as error:
+        raise Unavailable(str(error).split('. ')[0]) from error
+    feeds = {n: t.numpy() for n, t in zip(args.input_names,
+                                          (inputs, *args.extra))}
+
+    def step():
+        outputs = backend(feeds)
+        return [torch.from_numpy(outputs[n]) for n in backend.output_names]
+
+    return step
+
+
+def prepare_mode(base, mode, args, inputs, reference, out_dir=None,
+                 output_names=None):
     """The mode's model, warmed up (compiled), as a ``step()`` callable, and
     its accuracy and memory figures."""
     device = args.device
+    if mode in RUNTIME_MODES:
+        step = prepare_runtime(base, mode, args, inputs, out_dir,
+                               output_names)
+        for _ in range(args.warmup):
+            step()
+        return step, dict(mode=mode, max_diff=args.compare(step(), reference))
     model = _prepare(base, mode, args.train)
     autocast = torch.autocast(device.split(':')[0], dtype=DTYPES[args.dtype]) \
         if args.dtype != 'fp32' else nullcontext()
@@ -174,7 +259,7 @@ def prepare_mode(base, mode, args, inputs, reference):
 
         def step():
             with torch.no_grad(), autocast:
-                return model(x)
+                return model(x, *args.extra)
 
     # Inference: inductor's freezing makes the weights constants, folds them
     # and prepacks them for oneDNN with its own layout choice (channels-last
@@ -196,10 +281,33 @@ def prepare_mode(base, mode, args, inputs, reference):
         result['act_mb'] = saved / 2**20
         result['loss'] = result_loss
     else:
-        outs = _outputs(step())
-        result['max_diff'] = max((o.float() - r.float()).abs().max().item()
-                                 for o, r in zip(outs, reference))
+        result['max_diff'] = args.compare(_outputs(step()), reference)
     return step, result
+
+
+def max_abs_diff(outs, reference) -> float:
+    """Max |difference| over all outputs (nan when shapes differ)."""
+    if len(outs) != len(reference) or any(
+            o.shape != r.shape for o, r in zip(outs, reference)):
+        return float('nan')
+    return max(((o.float() - r.float()).abs().max().item()
+                for o, r in zip(outs, reference) if r.numel()), default=0.)
+
+
+def family_compare(family):
+    """Diff of a mode's outputs with eager's as the export family compares
+    them (the largest over outputs)."""
+    names = list(family.output_names)
+
+    def compare(outs, reference):
+        as_np = [{n: t.detach().cpu().numpy() for n, t in zip(names, ts)}
+                 for ts in (reference, outs)]
+        try:
+            return max(family.compare_outputs(*as_np).values())
+        except ValueError:  # another number of detections, say
+            return float('nan')
+
+    return compare
 
 
 def time_modes(steps, args):
@@ -219,20 +327,51 @@ def time_modes(steps, args):
                    images / min(times)) for mode, times in seconds.items()}
 
 
+def whole_model(cfg, model, args):
+    """``--part model`` inference: the export family's module (the computation
+    the exported graph holds), else the tensor-mode forward; its shape and
+    how its outputs are compared."""
+    from mogavision.deploy import family_for
+    try:
+        family = family_for(cfg, **args.export_options)
+    except ValueError as error:
+        if args.export_options:
+            raise
+        print(f'no export family ({str(error).splitlines()[0]}); timing the '
+              'tensor-mode forward')
+        shape = tuple(args.shape or default_shape(cfg))
+        return TensorForward(model, task_of(cfg), shape), shape, None
+    shape = tuple(args.shape or family.default_shape())
+    args.compare = family_compare(family)
+    example = family.example_inputs(shape, args.batch_size)
+    if isinstance(example, (tuple, list)):
+        args.extra = tuple(t.to(args.device) for t in example[1:])
+    args.input_names = list(family.input_names)
+    args.translation = family.custom_translation_table
+    return family.export_module(model, shape), shape, family
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.threads = torch.get_num_threads()
+    args.compare = max_abs_diff
+    # inputs after the image batch (fixed), for multi-input export graphs
+    args.extra, args.input_names, args.translation = (), ['input'], {}
     retained = not args.default_malloc and args.device == 'cpu' and \
         retain_freed_memory()
     torch.manual_seed(0)
     cfg, model = load_config_and_model(args.config, args.checkpoint,
                                        args.cfg_options)
     shape = tuple(args.shape or default_shape(cfg))
+    family = None
     if args.part == 'backbone':
         base = model.backbone
     elif args.train:
         base = LossForward(model, task_of(cfg), shape, args.batch_size)
     else:
-        base = TensorForward(model, task_of(cfg), shape)
+        base, shape, family = whole_model(cfg, model, args)
     base = base.to(args.device)
     inputs = torch.randn(args.batch_size, input_channels(base), *shape,
                          device=args.device)
@@ -249,27 +388,39 @@ def main(argv=None):
     kind = 'training step' if args.train else 'inference'
     processor = torch.cuda.get_device_name() if args.device.startswith(
         'cuda') else platform.processor() or platform.machine()
-    print(f'{kind}: {args.part} of {args.config}, input {args.batch_size}x3x'
+    what = f'{args.part} ({family.name} export graph)' if family else args.part
+    print(f'{kind}: {what} of {args.config}, input {args.batch_size}x3x'
           f'{shape[0]}x{shape[1]}, {args.dtype}, device {args.device} '
-          f'({processor}, {torch.get_num_threads()} threads), median of {args.repeats} '
-          f'interleaved rounds of {args.iters} iters after {args.warmup} '
-          f'warm-up; glibc heap trimming {"off" if retained else "default"}')
+          f'({processor}, {torch.get_num_threads()} threads), median of '
+          f'{args.repeats} interleaved rounds of {args.iters} iters after '
+          f'{args.warmup} warm-up; glibc heap trimming '
+          f'{"off" if retained else "default"}')
     reference = None
     if not args.train:
         with torch.no_grad():
-            reference = _outputs(base.eval()(inputs))
-    steps, results = {}, []
-    for mode in modes:
-        steps[mode], result = prepare_mode(base, mode, args, inputs, reference)
-        results.append(result)
-    if args.train:
-        eager_loss = next((r['loss'] for r in results if r['mode'] == 'eager'),
-                          float('nan'))
-        for r in results:
-            r['max_diff'] = abs(r['loss'] - eager_loss)
-    for result, (ips, low, high) in zip(results,
-                                        time_modes(steps, args).values()):
-        result.update(ips=ips, range=f'{low:.3g}-{high:.3g}')
+            reference = _outputs(base.eval()(inputs, *args.extra))
+    steps, results, skipped = {}, [], []
+    output_names = list(family.output_names) if family else (
+        [f'stage{i}' for i in base.out_indices]
+        if args.part == 'backbone' else None)
+    with tempfile.TemporaryDirectory(prefix='mogavision_bench_') as out_dir:
+        for mode in modes:
+            try:
+                steps[mode], result = prepare_mode(
+                    base, mode, args, inputs, reference, out_dir,
+                    output_names)
+            except Unavailable as why:
+                skipped.append((mode, str(why)))
+                continue
+            results.append(result)
+        if args.train:
+            eager_loss = next((r['loss'] for r in results
+                               if r['mode'] == 'eager'), float('nan'))
+            for r in results:
+                r['max_diff'] = abs(r['loss'] - eager_loss)
+        for result, (ips, low, high) in zip(results,
+                                            time_modes(steps, args).values()):
+            result.update(ips=ips, range=f'{low:.3g}-{high:.3g}')
     eager = next((r['ips'] for r in results if r['mode'] == 'eager'), None)
     header = f'{"mode":22s} {"img/s":>9s} {"speedup":>8s}'
     header += ' act MB(saved) loss|diff|' if args.train \
@@ -286,6 +437,8 @@ def main(argv=None):
         if 'peak_mb' in r:
             line += f'  {r["peak_mb"]:7.1f}'
         print(f'{line}  {r["range"]}')
+    for mode, why in skipped:
+        print(f'{mode:22s} n/a: {why}')
     print(f'peak RSS of this process: '
           f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB')
 

@@ -4,7 +4,9 @@ inference API and write the visualised result: top-5 labels, boxes and
 masks, a segmentation overlay or skeletons.
 
 Example:
-    python tools/demo/image_demo.py demo.jpg configs/det/mask_rcnn_moganet_s.py CKPT --out-file out.png
+    python tools/demo/image_demo.py demo.jpg configs/det/mask_rcnn_moganet_s.py \
+        CKPT --out-file out.png
+    python tools/demo/image_demo.py demo.jpg CONFIG onnx/end2end.onnx --backend openvino
 """
 import argparse
 import os
@@ -23,7 +25,11 @@ def parse_args(argv=None):
     parser.add_argument('image')
     parser.add_argument('config')
     parser.add_argument('checkpoint', nargs='?',
-                        help='weights (random weights without one)')
+                        help='weights (random weights without one), or an '
+                        'exported DIR/end2end.onnx')
+    parser.add_argument('--backend', default='onnxruntime',
+                        choices=['onnxruntime', 'openvino'],
+                        help='runtime of an exported .onnx checkpoint')
     parser.add_argument('--out-file', default='demo_out.png')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--score-thr', type=float, default=0.3,
@@ -49,12 +55,25 @@ def load_config(args) -> Config:
     return cfg
 
 
+def exported_model(cfg, args):
+    """The exported model (mogavision.deploy) when CHECKPOINT is an .onnx
+    file, else None: the toolbox APIs below run it like the PyTorch one."""
+    if not (args.checkpoint or '').endswith('.onnx'):
+        return None
+    from mogavision.deploy.backends import DeployedModel
+    return DeployedModel(cfg, args.checkpoint, backend=args.backend)
+
+
 def demo_cls(cfg, args):
     import torch
+    from mmengine.registry import DefaultScope
     from mmpretrain.apis import ImageClassificationInferencer
     from mmpretrain.visualization import UniversalVisualizer
-    inferencer = ImageClassificationInferencer(
-        model=cfg, pretrained=args.checkpoint or False, device=args.device)
+    deployed = exported_model(cfg, args)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        inferencer = ImageClassificationInferencer(
+            model=deployed or cfg, device=args.device,
+            pretrained=False if deployed else args.checkpoint or False)
     sample = inferencer(args.image, return_datasamples=True)[0]
     top5 = torch.argsort(sample.pred_score, descending=True)[:5]
     sample.set_pred_label(top5)
@@ -70,7 +89,8 @@ def demo_cls(cfg, args):
 def demo_det(cfg, args):
     from mmdet.apis import inference_detector, init_detector
     from mmdet.registry import VISUALIZERS
-    model = init_detector(cfg, args.checkpoint, device=args.device)
+    model = exported_model(cfg, args) or init_detector(
+        cfg, args.checkpoint, device=args.device)
     result = inference_detector(model, args.image)
     visualizer = VISUALIZERS.build(model.cfg.visualizer)
     visualizer.dataset_meta = model.dataset_meta
@@ -85,7 +105,8 @@ def demo_det(cfg, args):
 def demo_seg(cfg, args):
     from mmseg.apis import inference_model, init_model, show_result_pyplot
     from mmseg.registry import DATASETS
-    model = init_model(cfg, args.checkpoint, device=args.device)
+    model = exported_model(cfg, args) or init_model(
+        cfg, args.checkpoint, device=args.device)
     if getattr(model, 'dataset_meta', None) is None:  # no checkpoint meta
         dataset = DATASETS.get(cfg.test_dataloader.dataset.type)
         model.dataset_meta = dict(dataset.METAINFO)
@@ -98,7 +119,8 @@ def demo_seg(cfg, args):
 
 def demo_pose(cfg, args):
     from mogavision.apis import draw_pose, inference_pose, init_pose_model
-    model = init_pose_model(cfg, args.checkpoint, device=args.device)
+    model = exported_model(cfg, args) or init_pose_model(
+        cfg, args.checkpoint, device=args.device)
     result = inference_pose(model, args.image, bboxes=args.bbox)
     draw_pose(model, args.image, result, args.out_file, kpt_thr=args.score_thr)
     print(f'{len(result.pred_instances)} people')

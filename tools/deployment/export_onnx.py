@@ -1,87 +1,115 @@
 # Copyright (c) mogavision contributors. Licensed under the Apache License 2.0.
-"""Export a config's MogaNet backbone (and, for classification configs, the
-whole classifier) to ONNX, then check ONNX Runtime against PyTorch.
+"""Export a config's whole model (or only its MogaNet backbone) to ONNX,
+checked with ONNX Runtime against PyTorch.
 
-Example:
-    python tools/deployment/export_onnx.py configs/cls/moganet_t_224.py CKPT --out-dir onnx/
+Writes ``OUT_DIR/end2end.onnx`` and ``OUT_DIR/end2end.json`` (preprocessing,
+postprocessing parameters, class names; see ``mogavision/deploy``), which
+``tools/test.py CONFIG OUT_DIR/end2end.onnx --backend onnxruntime|openvino``
+and ``tools/demo/image_demo.py IMAGE CONFIG OUT_DIR/end2end.onnx`` run.
+
+Examples:
+    python tools/deployment/export_onnx.py configs/cls/moganet_t_224.py \
+        CKPT --out-dir onnx/
+    python tools/deployment/export_onnx.py configs/seg/upernet_moganet_t.py \
+        CKPT --out-dir onnx/upernet --dynamic --deploy
+    python tools/deployment/export_onnx.py \
+        configs/pose/topdown_heatmap_moganet_t_256x192.py CKPT \
+        --out-dir onnx/pose --export-options decode=True
+    python tools/deployment/export_onnx.py CONFIG CKPT --part backbone \
+        --out-dir onnx/
 """
 import argparse
-import os
 import os.path as osp
 
 import mogavision  # noqa: F401
-import numpy as np
 import torch
-import torch.nn as nn
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 
-from mogavision.analysis import (TensorForward, default_shape,
-                                 load_config_and_model)
-from mogavision.checkpoint import atomic_output
-from mogavision.engine.runtime import task_of
-
-TOLERANCE = 1e-4
+from mogavision.analysis import load_config_and_model
+from mogavision.deploy.base import DEFAULT_TOLERANCE, family_for
+from mogavision.deploy.export import (DEFAULT_OPSET, export_backbone,
+                                      export_model)
+from mogavision.engine.runtime import apply_common_options
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Export MogaNet to ONNX')
+    parser = argparse.ArgumentParser(
+        description='Export a MogaNet model to ONNX (checked with ONNX '
+        'Runtime against PyTorch)')
     parser.add_argument('config')
-    parser.add_argument('checkpoint', nargs='?', help='weights (random without)')
-    parser.add_argument('--out-dir', default='work_dirs/onnx')
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'))
-    parser.add_argument('--opset', type=int, default=17)
+    parser.add_argument('checkpoint', nargs='?',
+                        help='weights (random weights without)')
+    parser.add_argument('--out-dir', default='work_dirs/onnx',
+                        help='where end2end.onnx and end2end.json go')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help='input size (default: the test size of the '
+                        'config: crop / codec input size; det: the resize '
+                        'scale padded; seg: the crop size)')
+    parser.add_argument('--dynamic', action='store_true',
+                        help='dynamic height and width (batch is always '
+                        'dynamic); needed for keep-ratio test pipelines')
+    parser.add_argument('--batch-size', type=int, default=1,
+                        help='batch of the example input traced and checked')
     parser.add_argument('--deploy', action='store_true',
-                        help='fold BN and layer scales before exporting')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    return parser.parse_args(argv)
-
-
-def export_and_check(module: nn.Module, inputs: torch.Tensor, path: str,
-                     opset: int, output_names) -> float:
-    """Export ``module`` to ``path`` and return the max abs difference
-    between ONNX Runtime and PyTorch outputs (raises above TOLERANCE)."""
-    import onnxruntime as ort
-    module.eval()
-    with torch.no_grad():
-        expected = module(inputs)
-    expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
-    names = output_names[:len(expected)]
-    with atomic_output(path) as partial:  # no half-written .onnx on failure
-        torch.onnx.export(
-            module, (inputs, ), partial, input_names=['input'],
-            output_names=names,
-            dynamic_axes={'input': {0: 'batch', 2: 'height', 3: 'width'},
-                          **{n: {0: 'batch'} for n in names}},
-            opset_version=opset, dynamo=False)
-    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
-    outputs = session.run(None, {'input': inputs.numpy()})
-    diff = max(float(np.abs(o - e.numpy()).max())
-               for o, e in zip(outputs, expected))
-    print(f'{path}: {len(outputs)} outputs, max |onnxruntime - torch| = '
-          f'{diff:.3e}')
-    if diff > TOLERANCE:
-        raise RuntimeError(f'ONNX Runtime output differs from PyTorch by '
-                           f'{diff:.3e} > {TOLERANCE} for {path}')
-    return diff
+                        help='fold MogaNet BNs and layer scales first (same '
+                        'outputs, a smaller and faster graph)')
+    parser.add_argument('--part', choices=['model', 'backbone'],
+                        default='model', help='the whole model (default) or '
+                        'the backbone alone (OUT_DIR/backbone.onnx, '
+                        'outputs stage<i>)')
+    parser.add_argument('--export-options', nargs='+', action=DictAction,
+                        default={}, help='options of the export family, '
+                        'e.g. logits=True (segmentation), decode=True '
+                        '(pose); an unknown key lists the known ones')
+    parser.add_argument('--opset', type=int, default=DEFAULT_OPSET)
+    parser.add_argument('--legacy-exporter', action='store_true',
+                        help="torch's TorchScript exporter instead of the "
+                        'dynamo one (the fallback when dynamo fails)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    args = parser.parse_args(argv)
+    args.work_dir, args.launcher = None, 'none'  # for apply_common_options
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg, model = load_config_and_model(args.config, args.checkpoint,
-                                       args.cfg_options)
+    cfg = Config.fromfile(args.config)
+    apply_common_options(cfg, args)  # the checks every tool runs
+    if args.part == 'model':
+        family_for(cfg, **args.export_options)  # unsupported: fail before
+    if args.checkpoint and not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint}')
+    torch.manual_seed(0)  # the same random weights without a checkpoint
+    _, model = load_config_and_model(args.config, args.checkpoint,
+                                     args.cfg_options)
     if args.deploy:
         model.backbone.switch_to_deploy()
-    os.makedirs(args.out_dir, exist_ok=True)
-    name = osp.splitext(osp.basename(args.config))[0]
-    inputs = torch.randn(1, 3, *(args.shape or default_shape(cfg)))
-    backbone = model.backbone
-    export_and_check(backbone, inputs, osp.join(args.out_dir,
-                                               f'{name}_backbone.onnx'),
-                     args.opset, [f'stage{i}' for i in backbone.out_indices])
-    if task_of(cfg) == 'cls':
-        export_and_check(TensorForward(model, 'cls', inputs.shape[2:]), inputs,
-                         osp.join(args.out_dir, f'{name}_classifier.onnx'),
-                         args.opset, ['logits'])
+    if args.part == 'backbone':
+        result = export_backbone(model.backbone, args.out_dir,
+                                 shape=args.shape or (224, 224),
+                                 dynamic=args.dynamic,
+                                 batch_size=args.batch_size, opset=args.opset,
+                                 dynamo=not args.legacy_exporter)
+    else:
+        result = export_model(
+            cfg, model, args.out_dir, shape=args.shape, dynamic=args.dynamic,
+            batch_size=args.batch_size, opset=args.opset,
+            options=args.export_options, config=args.config,
+            checkpoint=args.checkpoint, deploy=args.deploy,
+            dynamo=not args.legacy_exporter)
+    meta = result['meta']
+    shape = meta['input']['shape']
+    print(f'{result["onnx"]}: {meta.get("family", "backbone")} export, '
+          f'input {"x".join(map(str, shape))}'
+          f'{" (dynamic H, W)" if args.dynamic else ""}, '
+          f'{meta["exporter"]} exporter, opset {meta["opset"]}')
+    for name, diff in result['diffs'].items():
+        limit = result['tolerances'].get(name, DEFAULT_TOLERANCE)
+        print(f'  {name}: max |onnxruntime - torch| = {diff:.3e} '
+              f'(limit {limit:.0e})')
+    if 'meta_file' in result:
+        print(f'{result["meta_file"]}: preprocessing, postprocessing, classes')
 
 
 if __name__ == '__main__':

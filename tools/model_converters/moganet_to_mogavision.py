@@ -13,7 +13,8 @@ import os.path as osp
 import torch
 
 import mogavision  # noqa: F401  (safe checkpoint loading)
-from mogavision.checkpoint import (atomic_output, convert_release_classifier,
+from mogavision.checkpoint import (atomic_output, classifier_dataset_meta,
+                                   convert_release_classifier,
                                    load_checkpoint_file)
 
 #: How many mapped keys to print as examples.
@@ -38,10 +39,9 @@ def build_meta(src: str, state_dict: dict, use_ema: bool) -> dict:
     1000-class head, the ImageNet class names (used by the inferencer)."""
     meta = dict(source=osp.basename(src), use_ema=use_ema,
                 converter='mogavision moganet_to_mogavision')
-    head = state_dict.get('head.fc.weight')
-    if head is not None and head.shape[0] == 1000:
-        from mmpretrain.datasets.categories import IMAGENET_CATEGORIES
-        meta['dataset_meta'] = dict(classes=tuple(IMAGENET_CATEGORIES))
+    dataset_meta = classifier_dataset_meta(state_dict)
+    if dataset_meta:
+        meta['dataset_meta'] = dataset_meta
     return meta
 
 

@@ -14,7 +14,8 @@ from mogavision.registry import OPTIM_WRAPPER_CONSTRUCTORS
 class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """Scales each parameter's lr by ``decay_rate ** (max_id - layer_id - 1)``
     with layer ids from ``backbone.get_layer_depth`` (or the model's own), and
-    gives no weight decay to 1-D parameters and biases.
+    gives no weight decay to biases and to parameters that are 1-D once
+    squeezed (``param.squeeze().ndim == 1``, as the release).
 
     ``paramwise_cfg`` keys:
 
@@ -65,7 +66,10 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         for name, param in module.named_parameters():
             if not param.requires_grad:
                 continue
-            no_decay = param.ndim == 1 or name.endswith('.bias')
+            # The release's rule: 1-D after squeezing, so the (1, C, 1, 1)
+            # layer scales, ElementScale scales and the FFN's decompose conv
+            # weight get no decay either.
+            no_decay = param.squeeze().ndim == 1 or name.endswith('.bias')
             layer_id, max_id = layer_depth(name)
             key = (layer_id, no_decay)
             if key not in groups:

@@ -275,12 +275,13 @@ class MogaBlock(nn.Module):
         return x
 
     @torch.no_grad()
-    def switch_to_deploy(self):
+    def switch_to_deploy(self, *args, **kwargs):
         """Fold ``norm1`` into ``attn.proj_1`` and ``norm2`` into ``mlp.fc1``
         (both 1x1 convs, so exact), and the layer scales into ``proj_2`` and
         ``fc2``. The attention's inner shortcut ``norm1(x)`` becomes a
         per-channel affine of ``x`` merged with the block's residual:
-        ``x + ls1 * (a * x + b) = x * (1 + ls1 * a) + ls1 * b``."""
+        ``x + ls1 * (a * x + b) = x * (1 + ls1 * a) + ls1 * b``. Idempotent;
+        arguments (mmpose passes its ``test_cfg``) are ignored."""
         if self.deploy:
             return
         scale1, shift1 = _bn_affine(self.norm1)
@@ -322,17 +323,22 @@ class StackConvPatchEmbed(nn.Module):
             nn.Conv2d(embed_dims // 2, embed_dims, 3, stride=2, padding=1),
             build_norm_layer(norm_cfg, embed_dims)[1],
         )
+        self.deploy = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.projection(x)
 
     @torch.no_grad()
-    def switch_to_deploy(self):
-        """Fold each BN into the conv before it."""
+    def switch_to_deploy(self, *args, **kwargs):
+        """Fold each BN into the conv before it. Idempotent; arguments are
+        ignored."""
+        if self.deploy:
+            return
         conv1, bn1, act, conv2, bn2 = self.projection
         _fold_bn_into_prev_conv(conv1, bn1)
         _fold_bn_into_prev_conv(conv2, bn2)
         self.projection = nn.Sequential(conv1, act, conv2)
+        self.deploy = True
 
 
 class ConvPatchEmbed(nn.Module):
@@ -352,15 +358,20 @@ class ConvPatchEmbed(nn.Module):
         self.projection = nn.Conv2d(
             in_channels, embed_dims, 3, stride=2, padding=1)
         self.norm = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.deploy = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.projection(x))
 
     @torch.no_grad()
-    def switch_to_deploy(self):
-        """Fold the BN into the conv before it."""
+    def switch_to_deploy(self, *args, **kwargs):
+        """Fold the BN into the conv before it. Idempotent; arguments are
+        ignored."""
+        if self.deploy:
+            return
         _fold_bn_into_prev_conv(self.projection, self.norm)
         self.norm = nn.Identity()
+        self.deploy = True
 
 
 @MODELS.register_module()
@@ -638,10 +649,14 @@ class MogaNet(BaseBackbone):
                     param.requires_grad = False
 
     @torch.no_grad()
-    def switch_to_deploy(self):
+    def switch_to_deploy(self, *args, **kwargs):
         """Fold every BatchNorm that a conv can absorb and the layer scales
         into convs, for inference. Exact in eval mode (up to float rounding);
-        the folded model cannot be trained. Idempotent."""
+        the folded model cannot be trained. Idempotent, here and in every
+        submodule's ``switch_to_deploy``: mmpose's
+        ``BasePoseEstimator.switch_to_deploy`` (and mmdeploy through it)
+        calls it on the backbone and then on each of its submodules, with
+        the estimator's ``test_cfg``, which folding does not need (ignored)."""
         if self.deploy:
             return self
         bad = [name for name, m in self.named_modules()

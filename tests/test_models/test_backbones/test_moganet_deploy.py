@@ -87,3 +87,71 @@ def test_compile_matches_eager_without_graph_breaks():
         ref = model(x)
         # fullgraph=True raises on any graph break inside the backbone
         assert_same(torch.compile(folded, fullgraph=True)(x), ref)
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_switch_to_deploy_twice_and_with_test_cfg_changes_nothing():
+    model = randomized(SMALL_ARCH)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        ref = model(x)
+        model.switch_to_deploy()
+        folded_state, folded = _state(model), model(x)
+        assert_same(folded, ref)
+        # mmpose's BasePoseEstimator.switch_to_deploy: the backbone, then
+        # every submodule that has the method, each with the test_cfg.
+        test_cfg = dict(flip_test=True, shift_heatmap=True)
+        for module in model.modules():
+            if callable(getattr(module, 'switch_to_deploy', None)):
+                module.switch_to_deploy(test_cfg)
+        assert model.switch_to_deploy(test_cfg) is model
+        model.patch_embed1.switch_to_deploy()  # the stem, a second time
+        state = _state(model)
+        assert state.keys() == folded_state.keys()
+        assert all(torch.equal(state[k], folded_state[k]) for k in state)
+        for out, before in zip(model(x), folded):
+            assert torch.equal(out, before)
+
+
+@pytest.mark.parametrize('name', ['patch_embed1', 'patch_embed2', 'blocks1'])
+def test_submodule_folds_once_when_called_first(name):
+    """A submodule folded on its own, then the whole backbone: the same
+    function (no BN folded twice)."""
+    model = randomized(SMALL_ARCH)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        ref = model(x)
+        part = model.get_submodule(name)
+        for module in ([part] if hasattr(part, 'switch_to_deploy')
+                       else list(part)):
+            module.switch_to_deploy()
+            module.switch_to_deploy()
+        model.switch_to_deploy()
+        assert_same(model(x), ref)
+
+
+def test_mmpose_switch_to_deploy_on_a_pose_estimator():
+    pytest.importorskip('mmpose')
+    from mmpose.models import TopdownPoseEstimator
+    import mogavision.models  # noqa: F401
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        estimator = TopdownPoseEstimator(
+            backbone=dict(type='mogavision.MogaNet', arch=SMALL_ARCH,
+                          out_indices=(3, )),
+            head=dict(type='HeatmapHead', in_channels=32, out_channels=3,
+                      deconv_out_channels=(8, ), deconv_kernel_sizes=(4, ),
+                      decoder=dict(type='MSRAHeatmap', input_size=(32, 32),
+                                   heatmap_size=(8, 8), sigma=2)),
+            test_cfg=dict(flip_test=True)).eval()
+    reference = randomized(SMALL_ARCH)
+    estimator.backbone.load_state_dict(reference.state_dict())
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        ref = estimator.head(estimator.extract_feat(x))
+        estimator.switch_to_deploy()  # raised on the stem before the fix
+        assert estimator.backbone.deploy
+        assert_same([estimator.head(estimator.extract_feat(x))], [ref])

@@ -1,0 +1,11 @@
+# Semantic FPN with a toy MogaNet and slim heads (deployment tests).
+_base_ = ['../../../configs/seg/semantic_fpn_moganet_xt.py']
+
+model = dict(
+    backbone=dict(
+        arch=dict(_delete_=True, embed_dims=[8, 16, 24, 32],
+                  depths=[1, 1, 2, 1],
+                  ffn_ratios=[4, 4, 4, 4]),
+        init_cfg=None),
+    neck=dict(in_channels=[8, 16, 24, 32], out_channels=16),
+    decode_head=dict(in_channels=[16, 16, 16, 16], channels=16))
