@@ -4,7 +4,7 @@
 # differ.
 _base_ = [
     'mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py',
-    './_base_/ms_crop_3x.py'
+    './_base_/ms_crop_3x.py', './_base_/release_schedules.py'
 ]
 
 model = dict(
@@ -22,20 +22,7 @@ train_pipeline = _base_.ms_crop_train_pipeline
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 train_cfg = dict(max_epochs=36)
-# The release's: warmup reaching the full lr at iteration 500 (LinearLR
-# reaches its end factor at `end - 1`), x0.1 after epochs 27 and 33.
-param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-        end=501),
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=36,
-        by_epoch=True,
-        milestones=[27, 33],
-        gamma=0.1)
-]
+param_scheduler = _base_.release_3x_schedule
 
 optim_wrapper = dict(
     optimizer=dict(

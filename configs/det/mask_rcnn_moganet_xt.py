@@ -1,6 +1,9 @@
 # Mask R-CNN 1x with MogaNet-XT (paper: 40.7 box AP, 37.6 mask AP). Only what
 # differs from mmdet's ResNet-50 config: backbone, FPN inputs and AdamW.
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+_base_ = [
+    'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+    './_base_/release_schedules.py'
+]
 
 model = dict(
     backbone=dict(
@@ -27,21 +30,7 @@ optim_wrapper = dict(
             'norm': dict(decay_mult=0.)
         }))
 
-# The release's schedule (mmcv 1.x): linear warmup from 0.001 x lr reaching
-# the full lr at iteration 500, x0.1 after epochs 8 and 11. LinearLR reaches
-# its end factor at `end - 1`, so end=501.
-param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-        end=501),
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=12,
-        by_epoch=True,
-        milestones=[8, 11],
-        gamma=0.1)
-]
+param_scheduler = _base_.release_1x_schedule
 
 # 8 GPUs x 2 images
 auto_scale_lr = dict(enable=False, base_batch_size=16)
