@@ -824,7 +824,10 @@ def load_from_mogavision(filename: str, map_location=None) -> dict:
         return dict(meta=dict(converted_from='MogaNet release (timm)',
                               dataset_meta=classifier_dataset_meta(
                                   state_dict)), state_dict=state_dict)
-    return upgrade_legacy_checkpoint(checkpoint)[0]
+    upgraded, notes = upgrade_legacy_checkpoint(checkpoint)
+    for note in notes:  # said here: the checked load sees a 2.0 file
+        print_log(f'{filename}: {note}.', logger='current')
+    return upgraded
 
 
 CheckpointLoader.register_scheme(RELEASE_SCHEME, load_from_mogavision,

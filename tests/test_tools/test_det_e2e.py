@@ -1,6 +1,7 @@
 """Detection end to end through the real tools: train two iterations on a
 synthetic COCO dataset, test the checkpoint with COCO metrics, and fail fast
 without data."""
+import glob
 import json
 import os.path as osp
 import pickle
@@ -106,7 +107,7 @@ def test_train_then_test(run_tool, coco_root, tmp_path, name, metrics):
     if 'rcnn' in name:
         # A user's own script, which never imports mogavision before mmdet
         # loads the weights (the config's mogavision types import us later).
-        image = osp.join(coco_root, 'val2017', '000000000001.jpg')
+        image = sorted(glob.glob(osp.join(coco_root, 'val2017', '*.jpg')))[0]
         out = run_tool(['python', '-c', (
             'from mmdet.apis import DetInferencer\n'
             f'inferencer = DetInferencer(model={config!r}, '

@@ -121,7 +121,7 @@ def test_missing_checkpoint_and_data_are_clear_errors(tmp_path):
          'mogavision://upernet_moganet_xl'], capture_output=True, text=True)
     assert proc.returncode != 0
     assert 'The release published no checkpoint for upernet_moganet_xl' in \
-        proc.stderr and 'upernet_moganet_l,' in proc.stderr
+        proc.stderr and 'upernet_moganet_b, upernet_moganet_l.' in proc.stderr
     proc = subprocess.run(
         [sys.executable, 'tools/train.py', CONFIG, '--work-dir',
          str(tmp_path / 'w'), '--cfg-options',
