@@ -12,6 +12,18 @@ DATA_DIR = osp.join(REPO_ROOT, 'tests', 'data')
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+@pytest.fixture(scope='module')
+def single_thread():
+    """One intra-op thread for a module's in-process model runs (use with
+    ``pytestmark = pytest.mark.usefixtures('single_thread')``): on a shared
+    2-core machine two threads contend with other processes and make these
+    runs many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope='session')
 def repo_root():
     return REPO_ROOT

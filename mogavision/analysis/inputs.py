@@ -84,8 +84,7 @@ def load_analysis_model(config: str,
                 'configs/cls/moganet_t_224.py or '
                 'mmpretrain::resnet/resnet50_8xb32_in1k.py.')
     cfg, model = load_config_and_model(path, checkpoint, cfg_options)
-    apply_common_options(cfg, Namespace(launcher='none', cfg_options=None,
-                                        work_dir=None, config=path))
+    apply_common_options(cfg, Namespace(config=path))
     if classifier_for is not None and not getattr(model, 'with_head', False):
         raise ValueError(
             f'{config} builds a {type(model).__name__} without a '

@@ -35,14 +35,16 @@ def task_of(cfg: Config) -> str:
 def apply_common_options(cfg: Config, args) -> Config:
     """``--cfg-options``, ``--work-dir`` (default ``work_dirs/<config>``) and
     ``--launcher``, as every OpenMMLab tool does; then the build-time checks,
-    :func:`use_checked_data_loading` and :func:`use_parallel_roi_align`."""
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
+    :func:`use_checked_data_loading` and :func:`use_parallel_roi_align`.
+    A tool without one of these options (``args`` lacks it) gets its default:
+    no overrides, ``work_dirs/<config>``, no launcher."""
+    cfg.launcher = getattr(args, 'launcher', 'none')
+    if getattr(args, 'cfg_options', None) is not None:
         cfg.merge_from_dict(args.cfg_options)
     check_backbone_consumer_channels(cfg)
     use_checked_data_loading(cfg, task_of(cfg))
     use_parallel_roi_align(cfg)
-    if args.work_dir is not None:
+    if getattr(args, 'work_dir', None) is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',

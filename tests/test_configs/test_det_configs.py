@@ -69,14 +69,7 @@ SMOKE_CONFIGS = ['retinanet_moganet_xt', 'mask_rcnn_moganet_xt',
                  'cascade_mask_rcnn_moganet_s_giou_4conv1f_ms_3x']
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """One intra-op thread: on a shared 2-core machine two threads contend
-    with other processes and make these steps many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('single_thread')  # conftest
 
 
 def load(name: str) -> Config:

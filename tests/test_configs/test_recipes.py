@@ -126,12 +126,7 @@ def timm_cosine(base_lr, epoch, min_lr, epochs=300, warmup_epochs=5,
 
 # --- building as the Runner does -----------------------------------------
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('single_thread')  # conftest
 
 
 @functools.lru_cache(maxsize=None)

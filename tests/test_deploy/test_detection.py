@@ -150,14 +150,7 @@ def as_numpy(instances) -> dict:
 
 
 # ------------------------------------------------------------- pieces
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """One intra-op thread: on a shared 2-core machine two threads contend
-    with other processes and make these runs many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('single_thread')  # conftest
 
 
 def test_roi_align_equals_mmcv_on_runtimes(tmp_path):

@@ -49,9 +49,7 @@ def parse_args(argv=None):
                         help='min mask IoU of a pair')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
-    args = parser.parse_args(argv)
-    args.work_dir, args.launcher = None, 'none'  # for apply_common_options
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None):

@@ -67,9 +67,7 @@ def parse_args(argv=None):
                         'dynamo one (the fallback when dynamo fails)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
-    args = parser.parse_args(argv)
-    args.work_dir, args.launcher = None, 'none'  # for apply_common_options
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
