@@ -212,9 +212,9 @@ class OpenVINOBackend(Backend):
             config['NUM_STREAMS'] = int(streams)
         self.compiled = core.compile_model(core.read_model(path), 'CPU',
                                            config)
-        got = str(self.compiled.get_property('INFERENCE_PRECISION_HINT'))
-        if ov_precision not in got and not (ov_precision == 'f32'
-                                            and 'float32' in got):
+        # An ov.Type: prints as 'bfloat16' where we (and the hint) say bf16.
+        got = self.compiled.get_property('INFERENCE_PRECISION_HINT')
+        if got != getattr(ov.Type, ov_precision):
             raise RuntimeError(f'OpenVINO compiled {path} with precision '
                                f'{got}, not the {precision} asked for.')
         self.streams = int(self.compiled.get_property('NUM_STREAMS'))

@@ -106,19 +106,32 @@ def test_static_graph_refuses_another_size(exported):
         backend(np.zeros((1, 3, 40, 32), np.float32))
 
 
+def openvino_has(capability: str) -> bool:
+    import openvino as ov
+    return capability in ov.Core().get_property('CPU',
+                                                'OPTIMIZATION_CAPABILITIES')
+
+
 def test_openvino_precision_is_explicit(exported):
     import openvino as ov
     from mogavision.deploy.backends import OpenVINOBackend
-    path = exported[2]['onnx']
-    backend = OpenVINOBackend(path)
-    assert 'f32' in str(backend.compiled.get_property(
-        'INFERENCE_PRECISION_HINT')) or 'float32' in str(
-            backend.compiled.get_property('INFERENCE_PRECISION_HINT'))
-    capabilities = ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
-    if 'BF16' in capabilities:
-        bf16 = OpenVINOBackend(path, precision='bf16')
-        assert 'bf16' in str(bf16.compiled.get_property(
-            'INFERENCE_PRECISION_HINT'))
-    else:  # OpenVINO would silently run f32: refused instead
-        with pytest.raises(RuntimeError, match='no BF16 support'):
-            OpenVINOBackend(path, precision='bf16')
+    backend = OpenVINOBackend(exported[2]['onnx'])
+    assert backend.compiled.get_property(
+        'INFERENCE_PRECISION_HINT') == ov.Type.f32
+
+
+@pytest.mark.skipif(not openvino_has('BF16'), reason='CPU without bf16')
+def test_openvino_bf16_where_the_cpu_has_it(exported):
+    import openvino as ov
+    from mogavision.deploy.backends import OpenVINOBackend
+    bf16 = OpenVINOBackend(exported[2]['onnx'], precision='bf16')
+    assert bf16.compiled.get_property(
+        'INFERENCE_PRECISION_HINT') == ov.Type.bf16
+
+
+@pytest.mark.skipif(openvino_has('BF16'), reason='CPU with bf16')
+def test_openvino_bf16_refused_without_cpu_support(exported):
+    # OpenVINO would silently run f32: refused instead
+    from mogavision.deploy.backends import OpenVINOBackend
+    with pytest.raises(RuntimeError, match='no BF16 support'):
+        OpenVINOBackend(exported[2]['onnx'], precision='bf16')
