@@ -60,8 +60,9 @@ implement it; the exporter, the runtime wrapper and the tools use only it):
   only the documented fallback when it fails (recorded in the JSON as
   ``exporter``).
 
-Changes to this contract are noted at the top of
-``/work/notes/deploy-interface.md`` (for the helpers working on it).
+This docstring is the contract's one record: a change to the contract is
+made in every family, the exporter, the runtime wrapper and the tools
+together, and written here.
 """
 import importlib
 from typing import Dict, List, Optional, Sequence, Tuple, Type
