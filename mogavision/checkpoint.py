@@ -219,11 +219,18 @@ def load_checkpoint_file(filename: str, map_location='cpu') -> dict:
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
     except torch.serialization.pickle.UnpicklingError as exc:
+        # torch's message advises weights_only=False, the one thing not to
+        # do with this file: name only what it tried to load.
+        found = re.search(r'(?:unsupported|Unsupported global:) GLOBAL '
+                          r'(\S+)', str(exc))
+        what = (f'the global {found.group(1)}' if found else
+                'objects outside the allow-list of safe types')
         raise RuntimeError(
-            f'Refused to load {filename}: it pickles objects outside the '
-            f'allow-list of safe types ({exc}). Such a file can run code '
-            'when loaded; re-save its tensors as a plain state dict if you '
-            'trust its origin.') from exc
+            f'Refused to load {filename}: it pickles {what}, outside the '
+            'allow-list of safe types (tensors, numbers, plain containers). '
+            'Such a file can run code when loaded; nothing of it was run. '
+            'Re-save its tensors as a plain state dict if you trust its '
+            'origin.') from None
     except (RuntimeError, EOFError, IndexError) as exc:
         raise RuntimeError(f'Could not read checkpoint {filename}: it is '
                            f'truncated or not a PyTorch file ({exc}).') from exc
@@ -586,30 +593,50 @@ class ClassMismatchError(ValueError):
     """A checkpoint's class names differ from the dataset's."""
 
 
-def check_classes(checkpoint_classes_: Optional[tuple],
-                  dataset_classes: Optional[tuple], source: str):
-    """Raise when both class lists are known and differ, naming both."""
+def describe_class_change(checkpoint_classes_: Optional[tuple],
+                          dataset_classes: Optional[tuple],
+                          source: str) -> Optional[str]:
+    """How the dataset's class names differ from a checkpoint's (both named,
+    with the first difference), or None when they agree or one is
+    unknown."""
     if checkpoint_classes_ is None or dataset_classes is None:
-        return
+        return None
     ours, theirs = tuple(checkpoint_classes_), tuple(dataset_classes)
     if ours == theirs:
-        return
+        return None
     first = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b),
                  min(len(ours), len(theirs)))
     at = (f'first difference at index {first}: {ours[first]!r} vs '
           f'{theirs[first]!r}' if first < min(len(ours), len(theirs)) else
           f'the same first {first} names')
-    raise ClassMismatchError(
-        f'{source} was trained on {len(ours)} classes {list(ours[:4])}... '
-        f'but the dataset has {len(theirs)} {list(theirs[:4])}... ({at}). '
-        'Evaluate it on the dataset it was trained for (or set the dataset\'s '
-        'metainfo classes to match), or override the check with '
-        '--allow-class-mismatch (fine-tuning; head tensors of another size '
-        'are then skipped).')
+    return (f'{source} was trained on {len(ours)} classes '
+            f'{list(ours[:4])}... but the dataset has {len(theirs)} '
+            f'{list(theirs[:4])}... ({at})')
+
+
+def check_classes(checkpoint_classes_: Optional[tuple],
+                  dataset_classes: Optional[tuple], source: str):
+    """Raise when both class lists are known and differ, naming both."""
+    change = describe_class_change(checkpoint_classes_, dataset_classes,
+                                   source)
+    if change is not None:
+        raise ClassMismatchError(
+            f'{change}. Evaluate it on the dataset it was trained for (or set '
+            'the dataset\'s metainfo classes to match), or override the check '
+            'with --allow-class-mismatch. (Fine-tuning it on other classes '
+            'with tools/train.py needs no flag: head tensors of another size '
+            'are re-initialised.)')
 
 
 # ---------------------------------------------------------------------------
 # Checking and reporting what a checkpoint gives a model
+
+
+#: Tensors an error message lists at most (the log has them all).
+MAX_LISTED = 10
+#: Top-level model parts that are no head: a tensor of another size there
+#: means another architecture, never another class or keypoint count.
+NON_HEAD_ROOTS = ('backbone', 'neck', 'data_preprocessor')
 
 
 class LoadReport(NamedTuple):
@@ -618,18 +645,27 @@ class LoadReport(NamedTuple):
     dropped: Dict[str, str]  #: checkpoint key -> why it is not loaded
     missing: List[str]  #: model keys the checkpoint does not have
     mismatched: List[str]  #: 'key: checkpoint (..) vs model (..)'
+    #: head tensors of another size, left at their initialisation
+    #: (fine-tuning), as 'key: checkpoint (..) vs model (..)'
+    reinitialised: List[str] = []
 
     def summary(self, source: str) -> str:
-        lines = [f'{source}: {len(self.used)} of '
-                 f'{len(self.used) + len(self.dropped) + len(self.mismatched)}'
-                 f' checkpoint tensors loaded; {len(self.missing)} model keys '
-                 'missing']
+        total = (len(self.used) + len(self.dropped) + len(self.mismatched) +
+                 len(self.reinitialised))
+        lines = [f'{source}: {len(self.used)} of {total} checkpoint tensors '
+                 f'loaded; {len(self.missing)} model keys missing']
         for key, why in self.dropped.items():
             lines.append(f'  dropped {key}: {why}')
         for line in self.mismatched:
             lines.append(f'  shape mismatch {line}')
         for key in self.missing:
             lines.append(f'  missing {key}')
+        if self.reinitialised:
+            lines.append(
+                f'  fine-tuning: {len(self.reinitialised)} head tensors of '
+                'another size (another class or keypoint count) are left at '
+                'their initialisation:')
+            lines += [f'    {line}' for line in self.reinitialised]
         return '\n'.join(lines)
 
 
@@ -643,21 +679,26 @@ def _why_dropped(key: str, own: dict) -> str:
 
 
 def key_report(state_dict: Dict[str, torch.Tensor],
-               model: torch.nn.Module) -> LoadReport:
+               model: torch.nn.Module,
+               reinit_heads: bool = False) -> LoadReport:
     """Every key of ``state_dict`` as used, dropped (with the reason) or
-    mismatched against ``model``, and the model keys it lacks."""
+    mismatched against ``model``, and the model keys it lacks. With
+    ``reinit_heads``, head tensors (outside :data:`NON_HEAD_ROOTS`) of
+    another shape are listed as ``reinitialised``, not ``mismatched``."""
     own = model.state_dict()
-    used, dropped, mismatched = [], {}, []
+    used, dropped, mismatched, reinitialised = [], {}, [], []
     for key, value in state_dict.items():
         if key not in own:
             dropped[key] = _why_dropped(key, own)
         elif hasattr(value, 'shape') and value.shape != own[key].shape:
-            mismatched.append(f'{key}: checkpoint {tuple(value.shape)} vs '
-                              f'model {tuple(own[key].shape)}')
+            is_head = key.split('.', 1)[0] not in NON_HEAD_ROOTS
+            (reinitialised if reinit_heads and is_head else mismatched).append(
+                f'{key}: checkpoint {tuple(value.shape)} vs '
+                f'model {tuple(own[key].shape)}')
         else:
             used.append(key)
     missing = [k for k in own if k not in state_dict]
-    return LoadReport(used, dropped, missing, mismatched)
+    return LoadReport(used, dropped, missing, mismatched, reinitialised)
 
 
 def strip_wrapper_prefix(state_dict: dict) -> dict:
@@ -674,8 +715,8 @@ def prepare_checkpoint(checkpoint: dict,
                        source: str,
                        dataset_classes: Optional[tuple] = None,
                        allow_class_mismatch: bool = False,
-                       allow_shape_mismatch: bool = False,
                        allow_missing_keys: bool = False,
+                       fine_tuning: bool = False,
                        logger='current') -> LoadReport:
     """Make ``checkpoint`` (what ``torch.load`` returned) ready to load into
     ``model``, in place, and check it; the one path every tool's weights
@@ -686,8 +727,15 @@ def prepare_checkpoint(checkpoint: dict,
     names against ``dataset_classes``, and logs a key report: every tensor
     used or dropped (and why), missing model keys, shape mismatches.
 
+    ``fine_tuning`` (``load_from`` of ``tools/train.py``): other class names
+    are reported, not refused; head tensors of another size are removed from
+    the checkpoint, so they keep the model's initialisation, and listed;
+    missing keys are allowed. Tensors of another size in the backbone or
+    neck are still refused: they mean another architecture.
+
     Raises:
-        ClassMismatchError: other class names, unless allowed.
+        ClassMismatchError: other class names, unless allowed or
+            fine-tuning.
         ValueError: shape mismatches or missing model keys, unless allowed
             (mmengine's non-strict load would otherwise warn and evaluate
             randomly initialised tensors).
@@ -699,21 +747,40 @@ def prepare_checkpoint(checkpoint: dict,
         checkpoint.update(upgraded)
     for note in notes:
         print_log(f'{source}: {note}.', logger=logger)
-    if not allow_class_mismatch:
+    if fine_tuning:
+        change = describe_class_change(checkpoint_classes(checkpoint),
+                                       dataset_classes, source)
+        if change is not None:
+            print_log(f'fine-tuning: {change}; the heads predict the '
+                      'dataset\'s classes.', logger=logger)
+    elif not allow_class_mismatch:
         check_classes(checkpoint_classes(checkpoint), dataset_classes, source)
-    report = key_report(strip_wrapper_prefix(unwrap_state_dict(checkpoint)),
-                        model)
+    state_dict = unwrap_state_dict(checkpoint)
+    report = key_report(strip_wrapper_prefix(state_dict), model,
+                        reinit_heads=fine_tuning)
+    for line in report.reinitialised:
+        key = line.split(': checkpoint ', 1)[0]
+        state_dict.pop(key, None)
+        state_dict.pop(f'module.{key}', None)
     print_log(report.summary(source), logger=logger,
               level=logging.WARNING if report.missing or report.mismatched
               or report.dropped else logging.INFO)
-    if report.mismatched and not allow_shape_mismatch:
+    if report.mismatched:
+        shown = report.mismatched[:MAX_LISTED]
+        if len(report.mismatched) > len(shown):
+            shown.append(f'... and {len(report.mismatched) - len(shown)} '
+                         'more (all in the log above)')
         raise ValueError(
             f'Checkpoint {source} does not fit the config\'s model:\n  ' +
-            '\n  '.join(report.mismatched) + '\nA head of another size '
-            'usually means num_classes differs between the config and the '
-            'checkpoint; set it to match (e.g. --cfg-options '
-            'model.head.num_classes=N) or use the right checkpoint.')
-    if report.missing and not allow_missing_keys:
+            '\n  '.join(shown) + '\n' + (
+                'Backbone or neck tensors of another size mean another '
+                'architecture: use the checkpoint of this arch (or set '
+                'model.backbone.arch to the checkpoint\'s).' if fine_tuning
+                else 'A head of another size usually means num_classes '
+                'differs between the config and the checkpoint; set it to '
+                'match (e.g. --cfg-options model.head.num_classes=N) or use '
+                'the right checkpoint.'))
+    if report.missing and not (allow_missing_keys or fine_tuning):
         raise ValueError(
             f'Checkpoint {source} lacks {len(report.missing)} keys of the '
             f'config\'s model (first: {", ".join(report.missing[:5])}); '
@@ -832,6 +899,20 @@ def load_from_mogavision(filename: str, map_location=None) -> dict:
 
 CheckpointLoader.register_scheme(RELEASE_SCHEME, load_from_mogavision,
                                  force=True)
+
+
+def load_local_checkpoint(filename: str, map_location=None) -> dict:
+    """mmengine ``CheckpointLoader`` scheme for local files (the Runner's
+    ``load_from``/``resume``, ``tools/test.py``, the inferencers): the same
+    allow-list as torch's default, through :func:`load_checkpoint_file`, so
+    a refusal names the file and what it tried to load."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return load_checkpoint_file(filename, map_location=map_location)
+
+
+CheckpointLoader.register_scheme('', load_local_checkpoint, force=True)
 
 
 def load_checked_weights(model: torch.nn.Module, source: str,

@@ -76,3 +76,58 @@ def legacy_checkpoint(tmp_path_factory):
         return paths[case]
 
     return get
+
+
+#: Legacy cases -> the model-zoo rows whose released files they stand in for.
+LEGACY_RELEASES = {'det_retinanet_xt': 'retinanet_moganet_xt',
+                   'seg_fpn_xt': 'semantic_fpn_moganet_xt',
+                   'pose_xt_256': 'topdown_heatmap_moganet_xt_256x192'}
+
+
+def write_release_classifier(path: str, arch: str = 'xtiny',
+                             num_classes: int = 1000):
+    """A checkpoint in the ImageNet release's format (timm: ``state_dict``
+    with MogaNet keys and ``head.weight``/``head.bias``) of a seeded random
+    MogaNet: the stand-in for a released classifier, as the legacy files
+    are for the downstream rows."""
+    from mogavision.models import MogaNet
+    torch.manual_seed(0)
+    backbone = MogaNet(arch=arch, out_indices=(3, ))
+    state_dict = dict(backbone.state_dict())
+    width = MogaNet.output_channels(arch, (3, ))[-1]
+    state_dict['head.weight'] = torch.randn(num_classes, width) * 0.02
+    state_dict['head.bias'] = torch.zeros(num_classes)
+    torch.save({'state_dict': state_dict}, path)
+
+
+@pytest.fixture(scope='session')
+def seeded_torch_home(tmp_path_factory, legacy_checkpoint):
+    """A ``TORCH_HOME`` whose hub cache holds, under the release's file
+    names, the 1.x checkpoints rebuilt from ``tests/data/legacy`` (RetinaNet
+    XT, Semantic FPN XT, pose XT 256x192) and a release-format ImageNet
+    MogaNet-XT: ``mogavision://`` names resolve offline."""
+    import shutil
+    from mogavision.model_zoo import get_model
+    home = tmp_path_factory.mktemp('torch_home')
+    hub = home / 'hub' / 'checkpoints'
+    hub.mkdir(parents=True)
+    for case, row in LEGACY_RELEASES.items():
+        shutil.copy(legacy_checkpoint(case), hub / get_model(row).file_name)
+    write_release_classifier(str(hub / get_model('moganet_xt_224').file_name))
+    return str(home)
+
+
+@pytest.fixture
+def caplog_mm():
+    """What mmengine's current logger (``print_log(..., logger='current')``)
+    writes during the test, as ``.text``."""
+    import io
+    import logging
+    from mmengine.logging import MMLogger
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    yield type('Captured', (), {'text': property(
+        lambda self: stream.getvalue())})()
+    logger.removeHandler(handler)

@@ -15,7 +15,7 @@ from mogavision.checkpoint import (ClassMismatchError, NotACheckpointError,
                                    prepare_checkpoint, register_safe_globals,
                                    restore_portable_types,
                                    upgrade_legacy_checkpoint)
-from mogavision.engine.runtime import config_dataset_classes
+from mogavision.config import config_dataset_classes
 from mogavision.models import MogaNet
 
 ARCH = dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 2, 1],
@@ -138,6 +138,23 @@ def test_malicious_checkpoint_is_refused_and_nothing_runs(tmp_path,
     torch.save({'state_dict': {}, 'payload': _RunsACommand()}, path)
     with pytest.raises(RuntimeError, match='allow-list'):
         load_checkpoint_file(str(path))
+    assert not (tmp_path / 'PWNED_BY_CHECKPOINT').exists()
+
+
+def test_runner_loads_refuse_naming_file_and_global(tmp_path, monkeypatch):
+    """mmengine's loader (the Runner's load_from, tools/test.py) takes the
+    same path: the refusal names the file and the global, and does not
+    advise weights_only=False."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {}, 'payload': _RunsACommand()}, path)
+    with pytest.raises(RuntimeError) as info:
+        CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+    message = str(info.value)
+    assert str(path) in message and f'the global {os.system.__module__}' \
+        '.system' in message
+    assert 'weights_only' not in message
     assert not (tmp_path / 'PWNED_BY_CHECKPOINT').exists()
 
 
@@ -303,6 +320,42 @@ def test_wrong_head_size_is_refused_naming_both_shapes(legacy_checkpoint):
         prepare_checkpoint(checkpoint, model, source='ckpt.pth')
     assert ('bbox_head.retina_cls.weight: checkpoint (720, 256, 3, 3) vs '
             'model (711, 256, 3, 3)') in str(info.value)
+
+
+def test_fine_tuning_reinitialises_exactly_the_heads_of_another_size(
+        legacy_checkpoint, caplog):
+    _, model, checkpoint, _ = legacy_case(
+        'det_retinanet_xt', legacy_checkpoint,
+        **{'model.bbox_head.num_classes': 2})
+    caplog.set_level(logging.INFO)
+    report = prepare_checkpoint(checkpoint, model, source='ckpt.pth',
+                                dataset_classes=('cat', 'dog'),
+                                fine_tuning=True,
+                                logger=logging.getLogger('fine_tune_test'))
+    assert report.reinitialised == [
+        'bbox_head.retina_cls.weight: checkpoint (720, 256, 3, 3) vs model '
+        '(18, 256, 3, 3)', 'bbox_head.retina_cls.bias: checkpoint (720,) vs '
+        'model (18,)']
+    assert report.mismatched == [] and report.missing == []
+    assert sorted(report.used) == sorted(
+        k for k in model.state_dict() if not k.startswith(
+            'bbox_head.retina_cls.'))
+    assert not any(k.startswith('bbox_head.retina_cls.')
+                   for k in checkpoint['state_dict'])  # keep their init
+    assert 'fine-tuning: ckpt.pth was trained on 80 classes' in caplog.text
+    assert 'fine-tuning: 2 head tensors of another size' in caplog.text
+
+
+def test_fine_tuning_still_refuses_another_backbone(legacy_checkpoint):
+    _, model, checkpoint, _ = legacy_case(
+        'det_retinanet_xt', legacy_checkpoint,
+        **{'model.backbone.arch': 'tiny',
+           'model.neck.in_channels': [32, 64, 128, 256]})
+    with pytest.raises(ValueError, match=r'(?s)backbone\.patch_embed3.*'
+                       r'\.\.\. and \d+ more .*Backbone or neck tensors '
+                       'of another size'):
+        prepare_checkpoint(checkpoint, model, source='ckpt.pth',
+                           fine_tuning=True)
 
 
 def test_missing_model_keys_are_refused(legacy_checkpoint):

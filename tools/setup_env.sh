@@ -20,7 +20,7 @@ MMPOSE_VERSION=1.3.2
 MMPRETRAIN_VERSION=1.2.0
 XTCOCOTOOLS_VERSION=1.14.3
 # OpenCV 4.x, not 5: OpenCV 5's cv2.warpAffine gives other pixels for the same matrix, which moves
-# top-down pose inputs (README, support matrix). Also pinned in requirements/runtime.txt.
+# top-down pose inputs (docs/getting_started.md, support matrix). Also pinned in requirements/runtime.txt.
 OPENCV_VERSION=4.14.0.94
 MAX_JOBS="${MAX_JOBS:-$(nproc)}"
 

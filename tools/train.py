@@ -38,10 +38,6 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint, or, without a path, from the '
         'latest checkpoint in the work dir')
-    parser.add_argument(
-        '--allow-class-mismatch', action='store_true',
-        help='fine-tune from a load_from checkpoint trained on other classes '
-        '(its head tensors of another shape are skipped)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm',
@@ -67,8 +63,7 @@ def build_train_config(args) -> Config:
     if args.resume is not None:
         set_resume(cfg, args.resume)
     use_safe_checkpointing(cfg)
-    use_checked_checkpoints(cfg, training=True,
-                            allow_class_mismatch=args.allow_class_mismatch)
+    use_checked_checkpoints(cfg, training=True)
     if cfg.get('load_from') and not cfg.get('resume'):
         check_checkpoint_source(cfg.load_from)
     check_data_paths(cfg, 'train', 'val')

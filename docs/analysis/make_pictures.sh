@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes the README's analysis pictures (docs/analysis/*.png) on a CPU, with
+# Makes the analysis pictures of docs/analysis.md (docs/analysis/*.png) on a CPU, with
 # nothing downloaded and no released ImageNet weights: the built-in
 # synthetic ImageNet-layout data (8 classes of coloured shapes), MogaNet-XT
 # and mmpretrain's ResNet-18 trained on it for 150 iterations each with

@@ -7,7 +7,7 @@ import torch
 from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config
 
-from mogavision.engine.runtime import task_of
+from mogavision.config import task_of
 from .forward import TensorForward
 from .models import build_model, default_shape, input_channels
 

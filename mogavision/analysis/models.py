@@ -7,8 +7,8 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
-from mogavision.engine.runtime import (config_dataset_classes, replace_sync_bn,
-                                       task_of)
+from mogavision.config import config_dataset_classes, task_of
+from mogavision.engine.runtime import replace_sync_bn
 
 #: Where the paper measures each task (H, W); classification and pose read
 #: the input size from the config.

@@ -1,8 +1,11 @@
 from .coco_checks import CheckedCocoDataset, CheckedCocoPoseDataset
 from .loading import CheckedLoadImageFromFile, CorruptImageError
+from .non_empty import (CheckedCustomDataset, CheckedSegDataset,
+                        CheckedXMLDataset)
 from .transforms import AlignResize
 
 __all__ = [
     'AlignResize', 'CheckedCocoDataset', 'CheckedCocoPoseDataset',
-    'CheckedLoadImageFromFile', 'CorruptImageError'
+    'CheckedCustomDataset', 'CheckedLoadImageFromFile', 'CheckedSegDataset',
+    'CheckedXMLDataset', 'CorruptImageError'
 ]

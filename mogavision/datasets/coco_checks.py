@@ -19,6 +19,8 @@ from mmdet.datasets import CocoDataset
 from mmengine.logging import print_log
 from mmpose.datasets import CocoDataset as CocoPoseDataset
 
+from mogavision.datasets.agreement import DataAgreementError
+from mogavision.datasets.non_empty import NonEmptyMixin
 from mogavision.registry import DATASETS, register_in_toolboxes
 
 BOX_OUTSIDE_IMAGE = 'box outside the image'
@@ -163,7 +165,7 @@ class _SkippedAnnotationsMixin:
 
 
 @DATASETS.register_module()
-class CheckedCocoDataset(_SkippedAnnotationsMixin, CocoDataset):
+class CheckedCocoDataset(NonEmptyMixin, _SkippedAnnotationsMixin, CocoDataset):
     """mmdet's ``CocoDataset`` that skips malformed annotations with a
     warning instead of silently.
 
@@ -194,10 +196,62 @@ class CheckedCocoDataset(_SkippedAnnotationsMixin, CocoDataset):
         img_info = raw_data_info['raw_img_info']
         anns = raw_data_info['raw_ann_info']
         self.num_annotations += len(anns)
+        if self.file_categories is None:  # the COCO api lives during loading
+            self.file_categories = {cat['id']: cat['name']
+                                    for cat in self.coco.cats.values()}
+        self.annotation_categories.update(ann['category_id'] for ann in anns)
         checked = [self._checked_annotation(ann, img_info) for ann in anns]
         return super().parse_data_info(
             dict(raw_data_info,
                  raw_ann_info=[ann for ann in checked if ann is not None]))
+
+    def _reset_skipped_annotations(self):
+        super()._reset_skipped_annotations()
+        self.file_categories = None
+        self.annotation_categories = Counter()
+
+    def load_data_list(self) -> List[dict]:
+        """Load the data list (see ``_SkippedAnnotationsMixin``) and check
+        the class names against the file's categories.
+
+        Raises:
+            DataAgreementError: a class name that is no category of the
+                file (its class would never be seen), or annotations whose
+                ``category_id`` is no category of the file.
+        """
+        data_list = super().load_data_list()
+        self._check_categories()
+        return data_list
+
+    def _check_categories(self):
+        categories = self.file_categories or {}
+        classes = list(self.metainfo['classes'])
+        unknown = [c for c in classes if c not in categories.values()]
+        if unknown and categories:
+            raise DataAgreementError(
+                f'{self.ann_file}: metainfo classes {unknown[:5]} are no '
+                f'category name of this file (its categories: '
+                f'{sorted(categories.values())[:10]}). The class names '
+                'must equal the category names (case included): set '
+                'metainfo=dict(classes=(...)) on the dataset to them.')
+        dangling = {cid: n for cid, n in self.annotation_categories.items()
+                    if cid not in categories}
+        if dangling:
+            raise DataAgreementError(
+                f'{self.ann_file}: {sum(dangling.values())} annotations have '
+                f'category ids {sorted(dangling)[:10]} that map to no '
+                f'category of the file (ids {sorted(categories)[:10]}). Add '
+                'those categories to "categories" or fix the annotations.')
+        unused = {categories[cid]: n for cid, n in
+                  self.annotation_categories.items()
+                  if categories[cid] not in classes}
+        if unused:
+            print_log(
+                f'{self.ann_file}: {sum(unused.values())} annotations of '
+                f'categories that are not in metainfo.classes are not used '
+                f'({dict(sorted(unused.items())[:5])}); add them to the '
+                'classes to train on them.', logger='current',
+                level=logging.WARNING)
 
     def _checked_annotation(self, ann: dict,
                             img_info: dict) -> Optional[dict]:
@@ -232,7 +286,8 @@ class CheckedCocoDataset(_SkippedAnnotationsMixin, CocoDataset):
 
 
 @DATASETS.register_module()
-class CheckedCocoPoseDataset(_SkippedAnnotationsMixin, CocoPoseDataset):
+class CheckedCocoPoseDataset(NonEmptyMixin, _SkippedAnnotationsMixin,
+                             CocoPoseDataset):
     """mmpose's COCO keypoints ``CocoDataset`` that skips person boxes
     outside the image or smaller than a pixel with a warning.
 
@@ -261,6 +316,15 @@ class CheckedCocoPoseDataset(_SkippedAnnotationsMixin, CocoPoseDataset):
         ann = raw_data_info['raw_ann_info']
         img_info = raw_data_info['raw_img_info']
         self.num_annotations += 1
+        num_keypoints = self.metainfo['num_keypoints']
+        if 'keypoints' in ann and len(ann['keypoints']) != 3 * num_keypoints:
+            raise DataAgreementError(
+                f'{self.ann_file}: annotation {ann.get("id")} (image '
+                f'{img_info.get("file_name")}) has {len(ann["keypoints"])} '
+                f'keypoint values, {len(ann["keypoints"]) / 3:g} keypoints, '
+                f'but the dataset\'s metainfo has {num_keypoints} (x, y, '
+                'visibility each). Use the dataset_info file of these '
+                'annotations (metainfo=dict(from_file=...)).')
         reason = self._box_problem(ann, img_info)
         if reason is not None:
             self._record_skip(reason, ann, img_info)

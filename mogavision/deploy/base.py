@@ -343,8 +343,8 @@ class ExportFamily:
     def num_classes(self) -> Optional[int]:
         """Classes the config's model predicts (first ``num_classes`` of the
         model config; pose: keypoints), None when it has none."""
-        from mogavision.engine.runtime import _dicts_in
-        for node in _dicts_in(self.cfg.model):
+        from mogavision.config import dicts_in
+        for node in dicts_in(self.cfg.model):
             if isinstance(node.get('num_classes'), int):
                 return node['num_classes']
         return None
@@ -388,8 +388,8 @@ def _round_up(value: int, divisor: int) -> int:
 
 def _drop_init_cfgs(node):
     """No pretrained downloads when a model is only built for its code."""
-    from mogavision.engine.runtime import _dicts_in
-    for part in _dicts_in(node):
+    from mogavision.config import dicts_in
+    for part in dicts_in(node):
         part.pop('init_cfg', None)
         if 'pretrained' in part:
             part['pretrained'] = None

@@ -5,43 +5,27 @@ one entry point for the four toolboxes, decided by the config's
 import ctypes
 import os.path as osp
 import platform
-from importlib import import_module
 from typing import Iterator, Tuple
 
 import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-#: default_scope -> task name
-TASKS = {'mmpretrain': 'cls', 'mmdet': 'det', 'mmseg': 'seg', 'mmpose': 'pose'}
-
-
-def task_scope(cfg: Config) -> str:
-    """The toolbox scope of a config (``mmdet``, ...), checked."""
-    task_of(cfg)
-    return cfg.default_scope
-
-
-def task_of(cfg: Config) -> str:
-    """The task of a config (``cls``, ``det``, ``seg`` or ``pose``)."""
-    scope = cfg.get('default_scope')
-    if scope not in TASKS:
-        raise ValueError(
-            f"Config default_scope={scope!r} is not one of {sorted(TASKS)}; "
-            'mogavision tools run mmpretrain, mmdet, mmseg and mmpose configs.')
-    return TASKS[scope]
-
+from mogavision.config import dicts_in, leaf_datasets, task_of
+from mogavision.datasets.agreement import check_config_agreement
 
 def apply_common_options(cfg: Config, args) -> Config:
     """``--cfg-options``, ``--work-dir`` (default ``work_dirs/<config>``) and
-    ``--launcher``, as every OpenMMLab tool does; then the build-time checks,
-    :func:`use_checked_data_loading` and :func:`use_parallel_roi_align`.
+    ``--launcher``, as every OpenMMLab tool does; then the build-time checks
+    (backbone channels, dataset/head agreement), :func:`use_checked_data_loading`
+    and :func:`use_parallel_roi_align`.
     A tool without one of these options (``args`` lacks it) gets its default:
     no overrides, ``work_dirs/<config>``, no launcher."""
     cfg.launcher = getattr(args, 'launcher', 'none')
     if getattr(args, 'cfg_options', None) is not None:
         cfg.merge_from_dict(args.cfg_options)
     check_backbone_consumer_channels(cfg)
+    check_config_agreement(cfg)
     use_checked_data_loading(cfg, task_of(cfg))
     use_parallel_roi_align(cfg)
     if getattr(args, 'work_dir', None) is not None:
@@ -160,12 +144,14 @@ def use_safe_checkpointing(cfg: Config):
     """Kill-proof, exactly resumable checkpoints for ``tools/train.py``:
     ``AtomicCheckpointHook`` in place of mmengine's ``CheckpointHook`` (same
     arguments) and ``RandomStateCheckpointHook`` (exact resume with drop
-    path)."""
+    path); :class:`~mogavision.engine.hooks.StopOnInvalidLossHook` stops
+    at the first NaN/inf loss before its weights are saved."""
     hook = (cfg.get('default_hooks') or {}).get('checkpoint')
     if hook is not None and hook.get('type') in ('CheckpointHook',
                                                  'mmengine.CheckpointHook'):
         hook['type'] = 'mogavision.AtomicCheckpointHook'
     add_custom_hook(cfg, dict(type='mogavision.RandomStateCheckpointHook'))
+    add_custom_hook(cfg, dict(type='mogavision.StopOnInvalidLossHook'))
 
 
 def use_checked_checkpoints(cfg: Config, training: bool,
@@ -175,33 +161,15 @@ def use_checked_checkpoints(cfg: Config, training: bool,
     checkpoint of ``tools/test.py``) upgraded from OpenMMLab 1.x, checked
     against the dataset's classes and reported key by key.
 
-    Evaluation refuses shape mismatches and missing keys; training from
-    ``load_from`` logs them (fine-tuning starts from partial weights), and
-    with ``allow_class_mismatch`` skips tensors of another shape.
+    Evaluation refuses other class names (unless ``allow_class_mismatch``),
+    shape mismatches and missing keys; training from ``load_from`` is
+    fine-tuning: other class names are reported, head tensors of another
+    size keep their initialisation and are listed, missing keys are logged.
     """
     add_custom_hook(cfg, dict(
         type='mogavision.CheckpointFormatHook',
         allow_class_mismatch=allow_class_mismatch,
-        allow_shape_mismatch=training and allow_class_mismatch,
-        allow_missing_keys=training))
-
-
-def config_dataset_classes(cfg: Config, split: str = 'test'):
-    """The class names of a config's ``<split>_dataloader`` dataset without
-    building it: its ``metainfo.classes``, else its class's ``METAINFO``
-    (None when neither names classes)."""
-    loader = cfg.get(f'{split}_dataloader') or {}
-    datasets = list(_datasets(loader.get('dataset') or {}))
-    if not datasets:
-        return None
-    dataset = datasets[0]
-    classes = (dataset.get('metainfo') or {}).get('classes')
-    if classes is None and isinstance(dataset.get('type'), str):
-        scope, _, name = dataset['type'].rpartition('.')
-        registry = import_module(f'{scope or task_scope(cfg)}.registry')
-        dataset_cls = registry.DATASETS.get(name)
-        classes = getattr(dataset_cls, 'METAINFO', {}).get('classes')
-    return tuple(classes) if classes is not None else None
+        fine_tuning=training))
 
 
 def check_checkpoint_source(checkpoint: str) -> str:
@@ -220,18 +188,8 @@ def use_parallel_roi_align(cfg: Config):
     """Add :class:`~mogavision.engine.ParallelRoIAlignHook` to models with
     mmcv ``RoIAlign`` layers: the same results, correct with channels-last
     features, parallel on CPU."""
-    if any(node.get('type') == 'RoIAlign' for node in _dicts_in(cfg.model)):
+    if any(node.get('type') == 'RoIAlign' for node in dicts_in(cfg.model)):
         add_custom_hook(cfg, dict(type='mogavision.ParallelRoIAlignHook'))
-
-
-def _dicts_in(node) -> Iterator[dict]:
-    """Every dict in a nested config, outer ones first."""
-    if isinstance(node, dict):
-        yield node
-        node = list(node.values())
-    if isinstance(node, (list, tuple)):
-        for value in node:
-            yield from _dicts_in(value)
 
 
 def add_custom_hook(cfg: Config, hook: dict):
@@ -247,22 +205,11 @@ def replace_sync_bn(node) -> int:
     """Turn every ``dict(type='SyncBN')`` in a model config into ``BN``;
     returns how many were replaced."""
     count = 0
-    for norm in _dicts_in(node):
+    for norm in dicts_in(node):
         if norm.get('type') in ('SyncBN', 'MMSyncBN'):
             norm['type'] = 'BN'
             count += 1
     return count
-
-
-def _datasets(dataset_cfg) -> Iterator[dict]:
-    """Leaf dataset configs under dataset wrappers."""
-    if 'datasets' in dataset_cfg:
-        for sub in dataset_cfg['datasets']:
-            yield from _datasets(sub)
-    elif 'dataset' in dataset_cfg:
-        yield from _datasets(dataset_cfg['dataset'])
-    else:
-        yield dataset_cfg
 
 
 def _paths(dataset_cfg) -> Iterator[Tuple[str, str]]:
@@ -281,40 +228,47 @@ def _paths(dataset_cfg) -> Iterator[Tuple[str, str]]:
         yield 'bbox_file', dataset_cfg['bbox_file']
 
 
-#: Image loaders of the toolboxes' pipelines, and dataset types, replaced by
-#: their checked mogavision versions in ``tools/train.py``/``test.py``.
+#: Image loaders of the toolboxes' pipelines, and dataset types (per task,
+#: also under the toolbox's scope), replaced by their checked mogavision
+#: versions in every tool.
 CHECKED_LOADER = 'mogavision.CheckedLoadImageFromFile'
 UNCHECKED_LOADERS = ('LoadImageFromFile', 'mmcv.LoadImageFromFile',
                      'LoadImage', 'mmpose.LoadImage')
 CHECKED_DATASETS = {
-    'det': ('mogavision.CheckedCocoDataset', ('CocoDataset',
-                                              'mmdet.CocoDataset')),
-    'pose': ('mogavision.CheckedCocoPoseDataset', ('CocoDataset',
-                                                   'mmpose.CocoDataset')),
+    'det': {'CocoDataset': 'mogavision.CheckedCocoDataset',
+            'XMLDataset': 'mogavision.CheckedXMLDataset'},
+    'pose': {'CocoDataset': 'mogavision.CheckedCocoPoseDataset'},
+    'seg': {'BaseSegDataset': 'mogavision.CheckedSegDataset'},
+    'cls': {'CustomDataset': 'mogavision.CheckedCustomDataset'},
 }
 
 
 def use_checked_data_loading(cfg: Config, task: str):
     """Load data with checks: images that are missing, empty, truncated or
     undecodable raise an error naming the file and the cause (see
-    ``mogavision/datasets/loading.py``), and COCO annotations with boxes outside the
-    image or degenerate polygons are skipped with a counted warning (mmdet
-    and mmpose drop or clip them silently)."""
-    checked_dataset, plain_types = CHECKED_DATASETS.get(task, (None, ()))
+    ``mogavision/datasets/loading.py``), COCO annotations with boxes outside
+    the image or degenerate polygons are skipped with a counted warning (mmdet
+    and mmpose drop or clip them silently), and
+    :class:`~mogavision.engine.hooks.DatasetChecksHook` checks the built
+    datasets before the first iteration."""
+    checked_types = {alias: checked
+                     for name, checked in CHECKED_DATASETS[task].items()
+                     for alias in (name, f'{cfg.default_scope}.{name}')}
     pipelines = [cfg.get('tta_pipeline') or []]
     for split in ('train', 'val', 'test'):
         loader = cfg.get(f'{split}_dataloader')
         if not loader:
             continue
-        for dataset in _datasets(loader['dataset']):
-            if dataset.get('type') in plain_types:
-                dataset['type'] = checked_dataset
+        for dataset in leaf_datasets(loader['dataset']):
+            if dataset.get('type') in checked_types:
+                dataset['type'] = checked_types[dataset['type']]
             pipelines.append(dataset.get('pipeline') or [])
     for pipeline in pipelines:
         for transform in pipeline:
             if isinstance(transform, dict) and \
                     transform.get('type') in UNCHECKED_LOADERS:
                 transform['type'] = CHECKED_LOADER
+    add_custom_hook(cfg, dict(type='mogavision.DatasetChecksHook'))
 
 
 def check_data_paths(cfg: Config, *splits: str):
@@ -325,7 +279,7 @@ def check_data_paths(cfg: Config, *splits: str):
         loader = cfg.get(f'{split}_dataloader')
         if not loader:
             continue
-        for dataset in _datasets(loader['dataset']):
+        for dataset in leaf_datasets(loader['dataset']):
             for key, path in _paths(dataset):
                 if not osp.exists(path):
                     missing.append(f'{split}_dataloader.dataset.{key}: {path}')
@@ -340,7 +294,8 @@ def check_data_paths(cfg: Config, *splits: str):
     if missing:
         raise FileNotFoundError(
             'Dataset files not found:\n  ' + '\n  '.join(missing) +
-            '\nPut the dataset there (see the README for the expected layout), '
+            '\nPut the dataset there (configs/<task>/README.md shows the '
+            'layout; docs/own_data.md your own data), '
             'or point the config at it, e.g. --cfg-options '
             'train_dataloader.dataset.data_root=/path/to/data/')
 

@@ -29,6 +29,17 @@ def test_get_flops_compare_paper_on_a_real_config(run_tool):
     assert 'input shape: 224x224' in out
 
 
+def test_get_flops_runs_the_channel_check_of_the_training_tools(repo_root):
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis/get_flops.py',
+         'configs/seg/upernet_moganet_xt.py', '--cfg-options',
+         'model.backbone.arch=small', 'model.backbone.init_cfg=None'],
+        cwd=repo_root, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert ('model.decode_head.in_channels=[32, 64, 96, 192] does not match '
+            'the MogaNet features ([64, 128, 320, 512]' in proc.stderr)
+
+
 def test_benchmark_prints_every_mode(run_tool):
     out = run_tool(['tools/analysis/benchmark.py',
                     'tests/data/configs/toy_moganet_cls.py', '--shape', '64',

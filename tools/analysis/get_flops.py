@@ -13,6 +13,7 @@ import mogavision  # noqa: F401
 from mmengine.config import Config, DictAction
 
 from mogavision.analysis import complexity
+from mogavision.engine.runtime import apply_common_options
 from mogavision.model_zoo import paper_row
 
 
@@ -31,9 +32,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    # --cfg-options and the checks every tool runs (channels, heads/data)
+    cfg = apply_common_options(Config.fromfile(args.config), args)
     result = complexity(cfg, args.shape)
     if args.table:
         print(result['table'])

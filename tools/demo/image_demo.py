@@ -17,7 +17,8 @@ import mogavision.models  # noqa: F401
 import mmcv
 from mmengine.config import Config, DictAction
 
-from mogavision.engine.runtime import replace_sync_bn, task_of
+from mogavision.config import task_of
+from mogavision.engine.runtime import replace_sync_bn
 
 
 def parse_args(argv=None):

@@ -47,7 +47,7 @@ def convert(src: str, dst: str, config: str = None) -> dict:
     if config:
         from mogavision.analysis import build_model
         from mogavision.checkpoint import prepare_checkpoint
-        from mogavision.engine.runtime import config_dataset_classes
+        from mogavision.config import config_dataset_classes
         from mmengine.config import Config
         cfg = Config.fromfile(config)
         prepare_checkpoint(dict(converted), build_model(cfg), source=src,

@@ -18,15 +18,19 @@ test_pipeline = [
     dict(type='CenterCrop', crop_size=64),
     dict(type='PackInputs'),
 ]
+# The synthetic set's class folders (mogavision.datasets.synthetic.write_imagenet).
+classes = ('n00000000', 'n00000001', 'n00000002', 'n00000003', 'n00000004', 'n00000005', 'n00000006', 'n00000007')
 train_dataloader = dict(
     batch_size=32, num_workers=2,
     dataset=dict(type='ImageNet', data_root=data_root, split='train',
                  ann_file='meta/train.txt', data_prefix='train',
+                 metainfo=dict(classes=classes),
                  pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=32, num_workers=2,
     dataset=dict(type='ImageNet', data_root=data_root, split='val',
                  ann_file='meta/val.txt', data_prefix='val',
+                 metainfo=dict(classes=classes),
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))

@@ -41,12 +41,15 @@ class CheckpointFormatHook(Hook):
       logged (:func:`~mogavision.checkpoint.prepare_checkpoint`).
 
     Args:
-        allow_class_mismatch (bool): Load a checkpoint trained on other
-            classes (fine-tuning). Defaults to False.
-        allow_shape_mismatch (bool): Skip tensors whose shapes differ from
-            the model's instead of failing. Defaults to False.
+        allow_class_mismatch (bool): Evaluate a checkpoint trained on other
+            class names. Defaults to False.
         allow_missing_keys (bool): Accept a checkpoint that lacks model keys
             (e.g. backbone-only ``load_from``). Defaults to False.
+        fine_tuning (bool): ``load_from`` of a training run: other class
+            names are reported, head tensors of another size are left at
+            their initialisation and listed, missing keys are accepted
+            (see :func:`~mogavision.checkpoint.prepare_checkpoint`).
+            Defaults to False.
     """
 
     # Before other hooks read a loaded checkpoint (EMAHook copies its
@@ -55,11 +58,11 @@ class CheckpointFormatHook(Hook):
 
     def __init__(self,
                  allow_class_mismatch: bool = False,
-                 allow_shape_mismatch: bool = False,
-                 allow_missing_keys: bool = False):
+                 allow_missing_keys: bool = False,
+                 fine_tuning: bool = False):
         self.allow_class_mismatch = allow_class_mismatch
-        self.allow_shape_mismatch = allow_shape_mismatch
         self.allow_missing_keys = allow_missing_keys
+        self.fine_tuning = fine_tuning
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         make_portable(checkpoint)
@@ -76,6 +79,6 @@ class CheckpointFormatHook(Hook):
             checkpoint, model, source=str(runner._load_from),
             dataset_classes=runner_dataset_classes(runner),
             allow_class_mismatch=self.allow_class_mismatch,
-            allow_shape_mismatch=self.allow_shape_mismatch,
             allow_missing_keys=self.allow_missing_keys,
+            fine_tuning=self.fine_tuning,
             logger=runner.logger)

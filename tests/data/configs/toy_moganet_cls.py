@@ -28,16 +28,20 @@ test_pipeline = [
     dict(type='CenterCrop', crop_size=32),
     dict(type='PackInputs'),
 ]
+# The synthetic set's class folders (mogavision.datasets.synthetic.write_imagenet).
+classes = ('n00000000', 'n00000001', 'n00000002', 'n00000003')
 train_dataloader = dict(
     batch_size=4, num_workers=0,
     dataset=dict(type='ImageNet', data_root=data_root, split='train',
                  ann_file='meta/train.txt', data_prefix='train',
+                 metainfo=dict(classes=classes),
                  pipeline=train_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True))
 val_dataloader = dict(
     batch_size=4, num_workers=0,
     dataset=dict(type='ImageNet', data_root=data_root, split='val',
                  ann_file='meta/val.txt', data_prefix='val',
+                 metainfo=dict(classes=classes),
                  pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
 val_evaluator = dict(type='Accuracy', topk=(1, ))
