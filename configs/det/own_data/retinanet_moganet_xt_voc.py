@@ -16,21 +16,7 @@ model = dict(
     bbox_head=dict(num_classes=len(classes)))
 load_from = 'mogavision://retinanet_moganet_xt'
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                    'scale_factor')),
-]
+# The base's box-only pipelines (COCO's, 1333x800) fit VOC boxes as they are.
 voc = dict(
     _delete_=True,
     type='XMLDataset',  # mmdet's reader of VOC-style XML files
@@ -38,10 +24,10 @@ voc = dict(
     metainfo=metainfo,
     data_prefix=dict(sub_data_root=''))
 train_dataloader = dict(dataset=dict(
-    voc, ann_file='ImageSets/Main/train.txt', pipeline=train_pipeline,
+    voc, ann_file='ImageSets/Main/train.txt', pipeline=_base_.train_pipeline,
     filter_cfg=dict(filter_empty_gt=True, min_size=32)))
 val_dataloader = dict(dataset=dict(
-    voc, ann_file='ImageSets/Main/val.txt', pipeline=test_pipeline,
+    voc, ann_file='ImageSets/Main/val.txt', pipeline=_base_.test_pipeline,
     test_mode=True))
 test_dataloader = val_dataloader
 val_evaluator = dict(_delete_=True, type='VOCMetric', metric='mAP',
