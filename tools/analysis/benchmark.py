@@ -36,9 +36,14 @@ Inference also runs the exported model on the deployment runtimes
 ``onnxruntime`` (ONNX Runtime, fp32, all graph optimisations),
 ``openvino`` (OpenVINO fp32, latency hint), ``openvino_throughput`` (fp32,
 throughput hint: one stream per core, a batch split over them) and
-``openvino_bf16`` (where the CPU has bf16; else the row says why not). Each
-runs the folded graph that ``tools/deployment/export_onnx.py --deploy``
-writes, with dynamic batch. With ``--part model`` every mode runs the
+``openvino_bf16`` (where the CPU has bf16; else the row says why not), and
+``onnxruntime_int8``/``openvino_int8``: the same graph quantized to INT8 by
+NNCF (:mod:`mogavision.deploy.quantize`, the family's recipe: what
+``tools/deployment/quantize.py`` keeps in float stays float here too),
+calibrated on ``--num-calib`` random inputs (speed does not depend on the
+calibration data; accuracy is measured by ``quantize.py``). Each runs the
+folded graph that ``tools/deployment/export_onnx.py --deploy`` writes,
+with dynamic batch. With ``--part model`` every mode runs the
 exported computation (``mogavision.deploy`` family: postprocessing in the
 graph, e.g. NMS, the resize to the input, flip test) and ``max|diff|`` is
 the family's comparison with eager (max |difference| of each output;
@@ -62,7 +67,8 @@ from mmengine.config import DictAction
 
 from mogavision.analysis import (LossForward, TensorForward, default_shape,
                                  input_channels, load_config_and_model)
-from mogavision.engine.runtime import retain_freed_memory, task_of
+from mogavision.config import task_of
+from mogavision.engine.runtime import retain_freed_memory
 from mogavision.ops import mmcv_roi_align_layers, use_parallel_roi_align
 
 #: deployment runtimes: (backend, precision, backend options)
@@ -71,7 +77,12 @@ RUNTIME_MODES = {
     'openvino': ('openvino', 'fp32', dict(hint='latency')),
     'openvino_throughput': ('openvino', 'fp32', dict(hint='throughput')),
     'openvino_bf16': ('openvino', 'bf16', dict(hint='latency')),
+    'onnxruntime_int8': ('onnxruntime', 'fp32', dict(
+        graph_optimization='all')),
+    'openvino_int8': ('openvino', 'fp32', dict(hint='latency')),
 }
+#: suffix of the modes that run the INT8 graph (fp32 elsewhere)
+INT8_SUFFIX = '_int8'
 INFER_MODES = ('eager', 'folded', 'channels_last', 'folded+channels_last',
                'compiled') + tuple(RUNTIME_MODES)
 TRAIN_MODES = ('eager', 'channels_last', 'compiled', 'with_cp')
@@ -108,6 +119,8 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int,
                         help='intra-op threads of every mode (default: '
                         "torch's)")
+    parser.add_argument('--num-calib', type=int, default=8,
+                        help='*_int8 modes: random calibration inputs')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
@@ -198,6 +211,32 @@ def export_for_runtime(base, inputs, args, out_dir, output_names):
     return path
 
 
+def quantize_for_runtime(path, inputs, args):
+    """The exported graph at ``path`` quantized to INT8 once (the
+    family's recipe; random calibration inputs of batch 1); returns the
+    quantized graph's path."""
+    try:
+        import nncf  # noqa: F401
+    except ImportError as error:
+        raise Unavailable('INT8 modes need nncf (requirements/optional.txt)'
+                          ) from error
+    import onnx
+    from mogavision.deploy.quantize import quantize_onnx, recipe_for
+    int8_path = path.replace('.onnx', '_int8.onnx')
+    if not osp.exists(int8_path):
+        generator = torch.Generator().manual_seed(1)
+        calibration = [{
+            args.input_names[0]: torch.randn(
+                1, *inputs.shape[1:], generator=generator).numpy(),
+            **{n: t[:1].cpu().numpy()
+               for n, t in zip(args.input_names[1:], args.extra)}}
+            for _ in range(args.num_calib)]
+        recipe = recipe_for(args.family_name)
+        onnx.save(quantize_onnx(onnx.load(path), calibration, recipe),
+                  int8_path)
+    return int8_path
+
+
 def prepare_runtime(base, mode, args, inputs, out_dir, output_names):
     """A runtime mode's ``step()``: the exported folded graph on ONNX
     Runtime or OpenVINO with explicit precision."""
@@ -207,6 +246,8 @@ def prepare_runtime(base, mode, args, inputs, out_dir, output_names):
                           'precision is their own)')
     backend_name, precision, options = RUNTIME_MODES[mode]
     path = export_for_runtime(base, inputs, args, out_dir, output_names)
+    if mode.endswith(INT8_SUFFIX):
+        path = quantize_for_runtime(path, inputs, args)
     try:
         backend = build_backend(backend_name, path, precision=precision,
                                 threads=args.threads, **options)
@@ -348,6 +389,7 @@ def whole_model(cfg, model, args):
         args.extra = tuple(t.to(args.device) for t in example[1:])
     args.input_names = list(family.input_names)
     args.translation = family.custom_translation_table
+    args.family_name = family.name
     return family.export_module(model, shape), shape, family
 
 
@@ -359,6 +401,7 @@ def main(argv=None):
     args.compare = max_abs_diff
     # inputs after the image batch (fixed), for multi-input export graphs
     args.extra, args.input_names, args.translation = (), ['input'], {}
+    args.family_name = None  # a backbone: INT8 recipe of no family
     retained = not args.default_malloc and args.device == 'cpu' and \
         retain_freed_memory()
     torch.manual_seed(0)
