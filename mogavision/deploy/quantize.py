@@ -66,6 +66,13 @@ class Int8Recipe:
             nodes after the last layer with weights (:func:`output_tail`,
             given to NNCF as ``IgnoredScope(names=...)``): softmax, the
             final resize and argmax, flip-test averaging, decoding.
+        float_outside_model (bool): Keep in float every node that the
+            export family's own code adds around the toolbox model's
+            modules (:func:`outside_model`: box decoding, NMS, RoIAlign,
+            top-k between the heads), by the exporter's name scopes.
+        fallback_types (tuple[str]): ``float_types`` used instead of
+            ``float_outside_model`` for a graph without name scopes (the
+            legacy exporter's).
         why (str): Why, for the JSON and the docs.
         options (dict): Further ``nncf.quantize`` arguments.
     """
@@ -73,12 +80,15 @@ class Int8Recipe:
     preset: str = 'performance'
     float_types: Tuple[str, ...] = ()
     float_tail: bool = True
+    float_outside_model: bool = False
+    fallback_types: Tuple[str, ...] = ()
     why: str = ''
     options: Dict[str, object] = field(default_factory=dict)
 
 
 #: postprocessing inside detection graphs before the RoI heads' layers (so
-#: not in the output tail): box decoding, clipping, top-k, NMS, RoIAlign
+#: not in the output tail): box decoding, clipping, top-k, NMS, RoIAlign;
+#: by type, for graphs without name scopes
 _DETECTION_FLOAT = (
     'NonMaxSuppression', 'RoiAlign', 'TopK', 'Softmax', 'Sigmoid', 'Exp',
     'Div', 'Sub', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual',
@@ -87,8 +97,13 @@ _DETECTION_FLOAT = (
 _TAIL_WHY = ('the output tail after the last layer with weights ({}) '
              'computes scores, labels or coordinates that 8 bits cannot '
              'carry, for no speed')
-_DETECTION_WHY = _TAIL_WHY.format('mask sigmoid') + '; likewise box '\
-    'decoding, clipping, top-k, NMS and RoIAlign between the heads'
+_DETECTION_WHY = _TAIL_WHY.format('mask sigmoid') + '; likewise the '\
+    'code between the heads (box decoding, clipping, top-k, NMS, RoIAlign)'\
+    ': only the layers of the toolbox model (backbone, neck, heads) are '\
+    'quantized'
+
+_DETECTION = Int8Recipe(float_outside_model=True,
+                        fallback_types=_DETECTION_FLOAT, why=_DETECTION_WHY)
 
 #: family name -> recipe. The preset is NNCF's default for convolutional
 #: networks (performance): on the synthetic-data MogaNet-XT classifier it
@@ -96,12 +111,9 @@ _DETECTION_WHY = _TAIL_WHY.format('mask sigmoid') + '; likewise box '\
 #: point (99.0); see docs/int8.md.
 RECIPES: Dict[str, Int8Recipe] = {
     'cls': Int8Recipe(why=_TAIL_WHY.format('softmax')),
-    'retinanet': Int8Recipe(float_types=_DETECTION_FLOAT,
-                            why=_DETECTION_WHY),
-    'mask_rcnn': Int8Recipe(float_types=_DETECTION_FLOAT,
-                            why=_DETECTION_WHY),
-    'cascade_mask_rcnn': Int8Recipe(float_types=_DETECTION_FLOAT,
-                                    why=_DETECTION_WHY),
+    'retinanet': _DETECTION,
+    'mask_rcnn': _DETECTION,
+    'cascade_mask_rcnn': _DETECTION,
     'encoder_decoder': Int8Recipe(
         why=_TAIL_WHY.format('resize to the input and argmax')),
     'topdown_heatmap': Int8Recipe(
@@ -151,10 +163,48 @@ def output_tail(model) -> List[str]:
             not feeds_compute[id(node)]]
 
 
+#: the attribute under which export families keep the toolbox model
+MODEL_SCOPE = 'model'
+
+
+def _name_scopes(node) -> Optional[List[str]]:
+    """The module path of a node (torch's dynamo exporter records it), None
+    when the graph has none."""
+    for prop in node.metadata_props:
+        if prop.key == 'pkg.torch.onnx.name_scopes':
+            import ast
+            return list(ast.literal_eval(prop.value))
+    return None
+
+
+def outside_model(model) -> Optional[List[str]]:
+    """Names of the nodes outside every module of the toolbox model (the
+    export family's own code), by their name scopes; None for a graph
+    without name scopes."""
+    names, scoped = [], False
+    for node in model.graph.node:
+        scopes = _name_scopes(node)
+        if scopes is None:
+            continue
+        scoped = True
+        inside = any(s == MODEL_SCOPE or s.startswith(MODEL_SCOPE + '.')
+                     for s in scopes)
+        if node.name and not inside:
+            names.append(node.name)
+    return names if scoped else None
+
+
 def ignored_scope(model, recipe: Int8Recipe) -> dict:
     """The recipe as ``nncf.IgnoredScope`` arguments for this graph."""
-    return dict(types=list(recipe.float_types),
-                names=output_tail(model) if recipe.float_tail else [])
+    types = list(recipe.float_types)
+    names = output_tail(model) if recipe.float_tail else []
+    if recipe.float_outside_model:
+        outside = outside_model(model)
+        if outside is None:
+            types += [t for t in recipe.fallback_types if t not in types]
+        else:
+            names += [n for n in outside if n not in set(names)]
+    return dict(types=types, names=names)
 
 
 # ------------------------------------------------------------------ checks
@@ -233,23 +283,24 @@ def quantize_onnx(model, calibration: CalibrationData, recipe: Int8Recipe):
 
 def kept_in_float(model, recipe: Int8Recipe) -> dict:
     """What the recipe keeps in float in this graph: the operation types
-    it holds, and the output tail's node types (with counts)."""
+    it holds, and the types (with counts) of the nodes kept by name."""
     present = {node.op_type for node in model.graph.node}
-    tail = output_tail(model) if recipe.float_tail else []
+    scope = ignored_scope(model, recipe)
     by_name = {node.name: node.op_type for node in model.graph.node}
-    tail_types = {}
-    for name in tail:
-        tail_types[by_name[name]] = tail_types.get(by_name[name], 0) + 1
-    return dict(types=[t for t in recipe.float_types if t in present],
-                output_tail=tail_types, why=recipe.why)
+    nodes = {}
+    for name in scope['names']:
+        nodes[by_name[name]] = nodes.get(by_name[name], 0) + 1
+    return dict(types=[t for t in scope['types'] if t in present],
+                nodes=dict(sorted(nodes.items(), key=lambda kv: -kv[1])),
+                why=recipe.why)
 
 
 def describe_float(kept: dict) -> str:
     """One line: what stays float."""
     parts = []
-    if kept['output_tail']:
-        parts.append('output tail (' + ', '.join(
-            f'{n} {t}' for t, n in kept['output_tail'].items()) + ')')
+    if kept['nodes']:
+        parts.append(f'{sum(kept["nodes"].values())} nodes (' + ', '.join(
+            f'{n} {t}' for t, n in kept['nodes'].items()) + ')')
     if kept['types']:
         parts.append('every ' + ', '.join(kept['types']))
     return '; '.join(parts) or 'nothing'
