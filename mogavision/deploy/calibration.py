@@ -89,6 +89,9 @@ class CalibrationData:
         self.family, self.items, self.source = family, items, source
         self.pipeline_cfg = pipeline
         self._pipeline = self._preprocessor = None
+        #: (path, shape with None per dynamic axis) of the graph fed, to
+        #: name both sizes when an image does not fit a static export
+        self.graph_input = None
 
     @classmethod
     def from_split(cls, family: ExportFamily, split: str,
@@ -115,6 +118,9 @@ class CalibrationData:
                 'DIR.')
         dataset_cfg = dict(_leaf_dataset(loader['dataset']))
         dataset_cfg['pipeline'] = []  # data infos only; loaded lazily
+        # mmengine's serialisation fails on an empty split with a numpy
+        # error; unserialised, an empty split has length 0 (told below)
+        dataset_cfg['serialize_data'] = False
         init_default_scope(cfg.get('default_scope', 'mmengine'))
         dataset = DATASETS.build(dataset_cfg)
         source = (f'{split} split ({describe_dataset(dataset_cfg)})')
@@ -175,8 +181,23 @@ class CalibrationData:
         inputs = data['inputs']
         if isinstance(inputs, (list, tuple)):
             inputs = torch.stack(list(inputs))
+        self._check_size(inputs.shape, item)
         return self.family.runtime_inputs(
             inputs.float().cpu().numpy(), data['data_samples'])
+
+    def _check_size(self, shape, item: dict):
+        if self.graph_input is None:
+            return
+        path, expected = self.graph_input
+        if len(shape) != len(expected) or any(
+                e is not None and e != g for e, g in zip(expected, shape)):
+            shown = 'x'.join('?' if e is None else str(e) for e in expected)
+            raise ValueError(
+                f'{path} takes input {shown}; the test pipeline makes '
+                f'{"x".join(map(str, shape))} of calibration image '
+                f'{item.get("img_path")}. The model was exported for a '
+                'fixed size: export with --dynamic (or --shape H W '
+                'matching the test pipeline).')
 
     def __iter__(self) -> Iterator[Dict[str, np.ndarray]]:
         for item in self.items:

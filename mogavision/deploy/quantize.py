@@ -256,6 +256,17 @@ def check_fp32_export(onnx_path: str, model) -> None:
             'tools/deployment/export_onnx.py writes instead.')
 
 
+def graph_input_shape(model) -> List[Optional[int]]:
+    """The shape of the graph's ``input``, None per dynamic axis."""
+    from .base import INPUT_NAME
+    for value in model.graph.input:
+        if value.name == INPUT_NAME:
+            return [d.dim_value if d.HasField('dim_value') else None
+                    for d in value.type.tensor_type.shape.dim]
+    raise ValueError(f'The graph has no input named {INPUT_NAME!r}; it was '
+                     'not written by mogavision.deploy.')
+
+
 def check_out_dir(onnx_path: str, out_dir: str) -> None:
     """The INT8 files must not replace the fp32 ones."""
     if osp.abspath(osp.join(out_dir, ONNX_FILE)) == osp.abspath(onnx_path) \
@@ -448,8 +459,9 @@ def quantize_export(cfg: Config, onnx_path: str, out_dir: str,
     if max_drop is not None and (problem or not evaluate_split):
         raise ValueError(
             '--max-drop needs the evaluation split (the config\'s '
-            f'test_dataloader and test_evaluator), and {problem}. Point the '
-            'config at annotated data with --cfg-options '
+            'test_dataloader and test_evaluator) to measure the drop: '
+            f'{"--skip-eval was given" if not evaluate_split else problem}'
+            '\nPoint the config at annotated data with --cfg-options '
             'test_dataloader.dataset.data_root=... (and the evaluator\'s '
             'ann_file), or quantize without --max-drop.')
     warn_without_int8_units()
@@ -458,6 +470,7 @@ def quantize_export(cfg: Config, onnx_path: str, out_dir: str,
                                               num_calib) \
         if calib_images else CalibrationData.from_split(family, calib_split,
                                                         num_calib)
+    calibration.graph_input = (onnx_path, graph_input_shape(model))
     if not calib_images and not problem and same_data(cfg, calib_split):
         warnings.warn(f'The {calib_split} split used for calibration is also '
                       'the evaluation split: its metrics are not held out.')
