@@ -73,6 +73,9 @@ class Int8Recipe:
         fallback_types (tuple[str]): ``float_types`` used instead of
             ``float_outside_model`` for a graph without name scopes (the
             legacy exporter's).
+        float_modules (tuple[str]): Regular expressions of toolbox module
+            paths (e.g. ``model.roi_head.bbox_head.fc_reg``) whose nodes
+            stay in float (:func:`nodes_of_modules`).
         why (str): Why, for the JSON and the docs.
         options (dict): Further ``nncf.quantize`` arguments.
     """
@@ -82,6 +85,7 @@ class Int8Recipe:
     float_tail: bool = True
     float_outside_model: bool = False
     fallback_types: Tuple[str, ...] = ()
+    float_modules: Tuple[str, ...] = ()
     why: str = ''
     options: Dict[str, object] = field(default_factory=dict)
 
@@ -132,16 +136,20 @@ KEY_METRICS = {
 }
 
 
-def recipe_for(family_name: Optional[str], preset: Optional[str] = None
-               ) -> Int8Recipe:
+def recipe_for(family_name: Optional[str], preset: Optional[str] = None,
+               float_modules: Tuple[str, ...] = ()) -> Int8Recipe:
     """The family's recipe (a plain one for a backbone, ``None``), with
-    ``preset`` when given."""
+    ``preset`` when given and ``float_modules`` added."""
     recipe = RECIPES.get(family_name, Int8Recipe(
         why=_TAIL_WHY.format('none for a backbone')))
     if preset is not None:
         if preset not in PRESETS:
             raise ValueError(f'preset {preset!r} is not one of {PRESETS}')
         recipe = replace(recipe, preset=preset)
+    if float_modules:
+        recipe = replace(recipe, float_modules=tuple(
+            recipe.float_modules) + tuple(float_modules), why=recipe.why +
+            f'; asked: modules {", ".join(float_modules)}')
     return recipe
 
 
@@ -194,6 +202,42 @@ def outside_model(model) -> Optional[List[str]]:
     return names if scoped else None
 
 
+def nodes_of_modules(model, patterns) -> List[str]:
+    """Names of the nodes inside a module (or its submodules) whose path
+    matches one of the regular expressions ``patterns`` (by the
+    exporter's name scopes).
+
+    Raises:
+        ValueError: The graph has no name scopes, or a pattern matches no
+            module (a misspelled path would quantize silently).
+    """
+    import re
+    compiled = [re.compile(rf'(?:{p})(?:\..+)?') for p in patterns]
+    names, used = [], set()
+    scoped = False
+    for node in model.graph.node:
+        scopes = _name_scopes(node)
+        if scopes is None:
+            continue
+        scoped = True
+        for pattern in compiled:
+            if any(pattern.fullmatch(scope) for scope in scopes):
+                used.add(pattern)
+                if node.name:
+                    names.append(node.name)
+                break
+    if compiled and not scoped:
+        raise ValueError('Keeping modules in float needs the module names '
+                         'that torch\'s dynamo exporter records; this graph '
+                         'has none (legacy exporter?).')
+    unused = [p for p, c in zip(patterns, compiled) if c not in used]
+    if unused:
+        raise ValueError(f'No module of the graph matches {unused} (full '
+                         'module paths such as model.backbone.blocks4.0 or '
+                         'model.roi_head.bbox_head.fc_reg).')
+    return names
+
+
 def ignored_scope(model, recipe: Int8Recipe) -> dict:
     """The recipe as ``nncf.IgnoredScope`` arguments for this graph."""
     types = list(recipe.float_types)
@@ -204,6 +248,10 @@ def ignored_scope(model, recipe: Int8Recipe) -> dict:
             types += [t for t in recipe.fallback_types if t not in types]
         else:
             names += [n for n in outside if n not in set(names)]
+    if recipe.float_modules:
+        known = set(names)
+        names += [n for n in nodes_of_modules(model, recipe.float_modules)
+                  if n not in known]
     return dict(types=types, names=names)
 
 
@@ -281,15 +329,25 @@ def check_out_dir(onnx_path: str, out_dir: str) -> None:
 def quantize_onnx(model, calibration: CalibrationData, recipe: Int8Recipe):
     """``nncf.quantize`` of an ``onnx.ModelProto`` for CPU; returns the
     quantized ModelProto (QDQ)."""
+    import logging
+
     import nncf
+    from nncf.common.logging import nncf_logger
     ignored = nncf.IgnoredScope(**ignored_scope(model, recipe),
                                 validate=False)
-    return nncf.quantize(
-        model, nncf.Dataset(calibration),
-        preset=nncf.QuantizationPreset(recipe.preset),
-        target_device=nncf.TargetDevice.CPU,
-        subset_size=len(calibration), ignored_scope=ignored,
-        **recipe.options)
+    level = nncf_logger.level
+    # NNCF logs one INFO line per node of the ignored scope (thousands in
+    # a detector); the JSON lists them by type
+    nncf.set_log_level(logging.WARNING)
+    try:
+        return nncf.quantize(
+            model, nncf.Dataset(calibration),
+            preset=nncf.QuantizationPreset(recipe.preset),
+            target_device=nncf.TargetDevice.CPU,
+            subset_size=len(calibration), ignored_scope=ignored,
+            **recipe.options)
+    finally:
+        nncf.set_log_level(level)
 
 
 def kept_in_float(model, recipe: Int8Recipe) -> dict:
@@ -335,6 +393,7 @@ def quantization_meta(fp32_path: str, calibration: CalibrationData,
         calibration=dict(source=calibration.source,
                          count=len(calibration)),
         kept_in_float=kept_in_float(model, recipe),
+        float_modules=list(recipe.float_modules),
         quantizers=counts.get('quantizers', 0),
         fp32_onnx=osp.basename(osp.dirname(osp.abspath(fp32_path))) +
         '/' + osp.basename(fp32_path),
@@ -411,6 +470,7 @@ def quantize_export(cfg: Config, onnx_path: str, out_dir: str,
                     calib_images: Optional[str] = None,
                     num_calib: Optional[int] = None,
                     preset: Optional[str] = None,
+                    float_modules: Tuple[str, ...] = (),
                     evaluate_split: bool = True,
                     max_drop: Optional[float] = None,
                     eval_backend: str = 'openvino',
@@ -429,6 +489,8 @@ def quantize_export(cfg: Config, onnx_path: str, out_dir: str,
             when the source has fewer).
         preset (str, optional): NNCF preset, ``performance`` or ``mixed``
             (default: the family's recipe).
+        float_modules (tuple[str]): Module path patterns also kept in
+            float (see :class:`Int8Recipe`).
         evaluate_split (bool): Evaluate fp32 and INT8 on the config's test
             split when it has one.
         max_drop (float, optional): Largest accepted drop of the key metric
@@ -474,7 +536,7 @@ def quantize_export(cfg: Config, onnx_path: str, out_dir: str,
     if not calib_images and not problem and same_data(cfg, calib_split):
         warnings.warn(f'The {calib_split} split used for calibration is also '
                       'the evaluation split: its metrics are not held out.')
-    recipe = recipe_for(family.name, preset)
+    recipe = recipe_for(family.name, preset, float_modules)
     log(f'Calibrating on {len(calibration)} images of '
         f'{calibration.source}; preset {recipe.preset}; kept in float: '
         f'{describe_float(kept_in_float(model, recipe))}')

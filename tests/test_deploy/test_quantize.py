@@ -17,8 +17,8 @@ import torch
 from mogavision.datasets.synthetic import write_imagenet
 from mogavision.deploy.backends import DeployedModel, init_deployed_model
 from mogavision.deploy.export import export_model, file_sha256
-from mogavision.deploy.quantize import (output_tail, outside_model,
-                                        quantize_export,
+from mogavision.deploy.quantize import (nodes_of_modules, output_tail,
+                                        outside_model, quantize_export,
                                         warn_without_int8_units)
 from deploy_helpers import (IMAGES, REPO_ROOT, TINY, image_path, tiny_config,
                             tiny_model)
@@ -309,6 +309,12 @@ def test_detector_int8_keeps_postprocessing_in_float(tmp_path_factory):
     assert not dequantized_inputs(model, names=outside)
     convs = [n for n in model.graph.node if n.op_type == 'Conv']
     assert len(dequantized_inputs(model, {'Conv'})) == len(convs)
+    # --float-modules: module paths (and their submodules) by name scope
+    assert len(nodes_of_modules(fp32_model, [r'model\.roi_head'])) > len(
+        nodes_of_modules(fp32_model, [r'model\.roi_head\.bbox_head'])) > 0
+    with pytest.raises(ValueError, match=r"No module of the graph matches "
+                       r"\['model.roi_heads'\]"):
+        nodes_of_modules(fp32_model, ['model.roi_heads'])
     image = image_path('chelsea.png')
     from mogavision.deploy.backends import inference_deployed
     for backend in ('onnxruntime', 'openvino'):

@@ -54,6 +54,10 @@ def parse_args(argv=None):
     parser.add_argument('--preset', choices=PRESETS,
                         help='NNCF preset (default performance: symmetric '
                         'activations; mixed: asymmetric)')
+    parser.add_argument('--float-modules', nargs='+', default=(),
+                        metavar='REGEX', help='also keep these toolbox '
+                        'modules in float (full module paths, regular '
+                        'expressions, e.g. model.roi_head.bbox_head.fc_reg)')
     parser.add_argument('--max-drop', type=float, metavar='POINTS',
                         help='refuse (exit 1, write nothing) when the key '
                         'metric drops by more than this many points '
@@ -79,7 +83,8 @@ def main(argv=None):
         result = quantize_export(
             cfg, args.onnx, args.out_dir, calib_split=args.calib_split,
             calib_images=args.calib_images, num_calib=args.num_calib,
-            preset=args.preset, evaluate_split=not args.skip_eval,
+            preset=args.preset, float_modules=tuple(args.float_modules),
+            evaluate_split=not args.skip_eval,
             max_drop=args.max_drop, eval_backend=args.eval_backend)
     except DropTooLarge as error:
         print(error, file=sys.stderr)
