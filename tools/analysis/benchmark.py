@@ -121,6 +121,10 @@ def parse_args(argv=None):
                         "torch's)")
     parser.add_argument('--num-calib', type=int, default=8,
                         help='*_int8 modes: random calibration inputs')
+    parser.add_argument('--float-modules', nargs='+', default=(),
+                        metavar='REGEX', help='*_int8 modes: also keep '
+                        'these modules in float (as quantize.py '
+                        '--float-modules)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
@@ -231,7 +235,8 @@ def quantize_for_runtime(path, inputs, args):
             **{n: t[:1].cpu().numpy()
                for n, t in zip(args.input_names[1:], args.extra)}}
             for _ in range(args.num_calib)]
-        recipe = recipe_for(args.family_name)
+        recipe = recipe_for(args.family_name,
+                            float_modules=tuple(args.float_modules))
         onnx.save(quantize_onnx(onnx.load(path), calibration, recipe),
                   int8_path)
     return int8_path
