@@ -17,8 +17,9 @@ import torch
 from mogavision.datasets.synthetic import write_imagenet
 from mogavision.deploy.backends import DeployedModel, init_deployed_model
 from mogavision.deploy.export import export_model, file_sha256
-from mogavision.deploy.quantize import (nodes_of_modules, output_tail,
-                                        outside_model, quantize_export,
+from mogavision.deploy.int8_recipes import (nodes_of_modules, output_tail,
+                                            outside_model)
+from mogavision.deploy.quantize import (quantize_export,
                                         warn_without_int8_units)
 from deploy_helpers import (IMAGES, REPO_ROOT, TINY, image_path, tiny_config,
                             tiny_model)

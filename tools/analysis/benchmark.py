@@ -225,7 +225,8 @@ def quantize_for_runtime(path, inputs, args):
         raise Unavailable('INT8 modes need nncf (requirements/optional.txt)'
                           ) from error
     import onnx
-    from mogavision.deploy.quantize import quantize_onnx, recipe_for
+    from mogavision.deploy.int8_recipes import recipe_for
+    from mogavision.deploy.quantize import quantize_onnx
     int8_path = path.replace('.onnx', '_int8.onnx')
     if not osp.exists(int8_path):
         generator = torch.Generator().manual_seed(1)

@@ -25,8 +25,8 @@ import mogavision  # noqa: F401
 from mmengine.config import Config, DictAction
 
 from mogavision.deploy.calibration import CALIB_SPLITS, DEFAULT_NUM_CALIB
-from mogavision.deploy.quantize import (PRESETS, DropTooLarge, describe_float,
-                                        quantize_export)
+from mogavision.deploy.int8_recipes import PRESETS, describe_float
+from mogavision.deploy.quantize import DropTooLarge, quantize_export
 from mogavision.engine.runtime import apply_common_options
 
 
