@@ -12,7 +12,8 @@ CONFIG = 'configs/cls/moganet_xt_224.py'
 
 def shrink_options(data_root, num_classes=4, size=64, batch_size=8):
     """--cfg-options that run the ImageNet config on the synthetic data:
-    small images, 4 classes (top-1 only), no worker processes."""
+    small images, 4 classes (named as the synthetic folders; top-1 only),
+    no worker processes."""
     options = [
         f'model.head.num_classes={num_classes}',
         f'data_preprocessor.num_classes={num_classes}',
@@ -20,8 +21,10 @@ def shrink_options(data_root, num_classes=4, size=64, batch_size=8):
         f'train_dataloader.dataset.pipeline.1.scale={size}',
         'default_hooks.logger.interval=1',
     ]
+    classes = ','.join(f'n{k:08d}' for k in range(num_classes))
     for split in ('train', 'val', 'test'):
         options += [f'{split}_dataloader.dataset.data_root={data_root}',
+                    f'{split}_dataloader.dataset.metainfo.classes=[{classes}]',
                     f'{split}_dataloader.batch_size={batch_size}',
                     f'{split}_dataloader.num_workers=0']
     for split in ('val', 'test'):

@@ -301,8 +301,10 @@ def test_checkpoint_with_another_num_classes_is_refused(toy_data, tmp_path,
     proc = subprocess.run(
         [sys.executable, 'tools/test.py', CONFIG,
          osp.join(work_dir, 'iter_2.pth'), '--work-dir', work_dir,
-         '--cfg-options', *data_options(toy_data),
-         'model.head.num_classes=7'],
+         '--allow-class-mismatch', '--cfg-options', *data_options(toy_data),
+         'model.head.num_classes=7', 'data_preprocessor.num_classes=7'] + [
+            f'{split}_dataloader.dataset.metainfo.classes=[a,b,c,d,e,f,g]'
+            for split in ('train', 'val', 'test')],
         capture_output=True, text=True)
     assert proc.returncode != 0
     assert 'head.fc.weight: checkpoint (4, 32) vs model (7, 32)' in \

@@ -20,7 +20,10 @@ RESNET = 'mmpretrain::resnet/resnet18_8xb32_in1k.py'
 # ResNet-18 as mmpretrain ships it, on 32x32 crops with 4 classes.
 SMALL_RESNET = ['test_dataloader.dataset.pipeline.1.scale=36',
                 'test_dataloader.dataset.pipeline.2.crop_size=32',
-                'model.head.num_classes=4']
+                'model.head.num_classes=4', 'data_preprocessor.num_classes=4',
+                'val_evaluator.topk=1', 'test_evaluator.topk=1'] + [
+    f'{split}_dataloader.dataset.metainfo.classes=[c0,c1,c2,c3]'
+    for split in ('train', 'val', 'test')]
 # Stage 4 of MogaNet has stride 32: 4x4 maps on 128x128 crops.
 CROP_128 = ['test_dataloader.dataset.pipeline.1.scale=144',
             'test_dataloader.dataset.pipeline.2.crop_size=128']
