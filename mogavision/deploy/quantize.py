@@ -172,7 +172,7 @@ def quantization_meta(fp32_path: str, calibration: CalibrationData,
         calibration=dict(source=calibration.source,
                          count=len(calibration)),
         kept_in_float=kept_in_float(model, recipe),
-        float_modules=list(recipe.float_modules),
+        float_modules=list(recipe.float_blocks + recipe.float_modules),
         quantizers=counts.get('quantizers', 0),
         fp32_onnx=osp.basename(osp.dirname(osp.abspath(fp32_path))) +
         '/' + osp.basename(fp32_path),

@@ -17,7 +17,8 @@ import torch
 from mogavision.datasets.synthetic import write_imagenet
 from mogavision.deploy.backends import DeployedModel, init_deployed_model
 from mogavision.deploy.export import export_model, file_sha256
-from mogavision.deploy.int8_recipes import (nodes_of_modules, output_tail,
+from mogavision.deploy.int8_recipes import (MOGANET_SPATIAL,
+                                            nodes_of_modules, output_tail,
                                             outside_model)
 from mogavision.deploy.quantize import (quantize_export,
                                         warn_without_int8_units)
@@ -298,9 +299,10 @@ def test_dense_family_int8_on_both_runtimes(name, tmp_path_factory):
 
 
 def test_detector_int8_keeps_postprocessing_in_float(tmp_path_factory):
-    """Mask R-CNN: only the toolbox model's layers are quantized; NMS,
-    RoIAlign and the box decoding around them read float tensors, and the
-    INT8 graph runs on both runtimes with the fp32 graph's outputs."""
+    """Mask R-CNN: only the toolbox model's layers are quantized, but
+    MogaNet's spatial aggregation blocks; NMS, RoIAlign and the box
+    decoding around them read float tensors, and the INT8 graph runs on
+    both runtimes with the fp32 graph's outputs."""
     cfg, fp32, result = quantize_family('det', tmp_path_factory)
     fp32_model, model = onnx.load(fp32), onnx.load(result['onnx'])
     outside = outside_model(fp32_model)
@@ -308,8 +310,11 @@ def test_detector_int8_keeps_postprocessing_in_float(tmp_path_factory):
             if n.name in set(outside)} >= {'NonMaxSuppression', 'RoiAlign',
                                            'TopK', 'Exp', 'Mul', 'Add'}
     assert not dequantized_inputs(model, names=outside)
-    convs = [n for n in model.graph.node if n.op_type == 'Conv']
-    assert len(dequantized_inputs(model, {'Conv'})) == len(convs)
+    spatial = nodes_of_modules(fp32_model, [MOGANET_SPATIAL])
+    assert spatial and not dequantized_inputs(model, names=spatial)
+    convs = [n.name for n in model.graph.node if n.op_type == 'Conv' and
+             n.name not in set(spatial)]
+    assert len(dequantized_inputs(model, names=convs)) == len(convs)
     # --float-modules: module paths (and their submodules) by name scope
     assert len(nodes_of_modules(fp32_model, [r'model\.roi_head'])) > len(
         nodes_of_modules(fp32_model, [r'model\.roi_head\.bbox_head'])) > 0
