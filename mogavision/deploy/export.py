@@ -160,6 +160,23 @@ def _json_default(value):
     return str(value)
 
 
+def dynamic_by_default(family: ExportFamily, dynamic: bool = False,
+                       static: bool = False) -> bool:
+    """Whether to export with dynamic height and width: as asked, else
+    what the config's test pipeline needs (dynamic where it keeps the
+    aspect ratio, i.e. the family has no fixed input size).
+
+    Raises:
+        ValueError: Both ``dynamic`` and ``static`` are asked for.
+    """
+    if dynamic and static:
+        raise ValueError('--dynamic and --static contradict each other; '
+                         'pass one (or neither: the test pipeline decides).')
+    if dynamic or static:
+        return bool(dynamic)
+    return family.fixed_input_shape() is None
+
+
 def export_model(cfg: Config, model: nn.Module, out_dir: str,
                  shape: Optional[Tuple[int, int]] = None,
                  dynamic: bool = False, batch_size: int = 1,

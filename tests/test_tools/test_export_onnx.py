@@ -53,3 +53,24 @@ def test_unsupported_config_names_supported_families(tmp_path, repo_root):
     assert 'topdown_heatmap: mmpose TopdownPoseEstimator + HeatmapHead' in \
         proc.stderr
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_default_export_fits_the_test_pipeline(repo_root):
+    """Without --dynamic/--static the whole-model export is dynamic where
+    the test pipeline keeps the aspect ratio (seg, det) and fixed where it
+    gives one size (cls crop, pose input size)."""
+    import pytest
+    from mmengine.config import Config
+    from mogavision.deploy import family_for
+    from mogavision.deploy.export import dynamic_by_default
+    configs = {'tests/data/configs/toy_moganet_semantic_fpn.py': True,
+               'tests/data/configs/toy_moganet_mask_rcnn.py': True,
+               TOY_CLS: False,
+               'tests/data/configs/toy_moganet_topdown_heatmap.py': False}
+    for config, dynamic in configs.items():
+        family = family_for(Config.fromfile(f'{repo_root}/{config}'))
+        assert dynamic_by_default(family) is dynamic, config
+        assert dynamic_by_default(family, static=True) is False
+        assert dynamic_by_default(family, dynamic=True) is True
+    with pytest.raises(ValueError, match='--dynamic and --static'):
+        dynamic_by_default(family, dynamic=True, static=True)

@@ -11,7 +11,7 @@ Examples:
     python tools/deployment/export_onnx.py configs/cls/moganet_t_224.py \
         CKPT --out-dir onnx/
     python tools/deployment/export_onnx.py configs/seg/upernet_moganet_t.py \
-        CKPT --out-dir onnx/upernet --dynamic --deploy
+        CKPT --out-dir onnx/upernet --deploy  # dynamic H, W: keep-ratio
     python tools/deployment/export_onnx.py \
         configs/pose/topdown_heatmap_moganet_t_256x192.py CKPT \
         --out-dir onnx/pose --export-options decode=True
@@ -27,8 +27,8 @@ from mmengine.config import Config, DictAction
 
 from mogavision.analysis import load_config_and_model
 from mogavision.deploy.base import DEFAULT_TOLERANCE, family_for
-from mogavision.deploy.export import (DEFAULT_OPSET, export_backbone,
-                                      export_model)
+from mogavision.deploy.export import (DEFAULT_OPSET, dynamic_by_default,
+                                      export_backbone, export_model)
 from mogavision.engine.runtime import apply_common_options
 
 
@@ -47,7 +47,12 @@ def parse_args(argv=None):
                         'scale padded; seg: the crop size)')
     parser.add_argument('--dynamic', action='store_true',
                         help='dynamic height and width (batch is always '
-                        'dynamic); needed for keep-ratio test pipelines')
+                        'dynamic); the default for whole models whose test '
+                        'pipeline keeps the aspect ratio (det, seg)')
+    parser.add_argument('--static', action='store_true',
+                        help='whole model: a fixed input size (--shape, or '
+                        'the config\'s default) even where the test '
+                        'pipeline keeps the aspect ratio')
     parser.add_argument('--batch-size', type=int, default=1,
                         help='batch of the example input traced and checked')
     parser.add_argument('--deploy', action='store_true',
@@ -75,7 +80,12 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     apply_common_options(cfg, args)  # the checks every tool runs
     if args.part == 'model':
-        family_for(cfg, **args.export_options)  # unsupported: fail before
+        # unsupported: fail before loading anything
+        family = family_for(cfg, **args.export_options)
+        args.dynamic = dynamic_by_default(family, args.dynamic, args.static)
+    elif args.static:
+        raise SystemExit('--static: a backbone export is static unless '
+                         '--dynamic; drop --static.')
     if args.checkpoint and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint}')
     torch.manual_seed(0)  # the same random weights without a checkpoint
