@@ -27,8 +27,8 @@ implement it; the exporter, the runtime wrapper and the tools use only it):
 * The graph's outputs are named :attr:`ExportFamily.output_names`, following
   mmdeploy's ONNX Runtime conventions (detection ``dets`` (N, K, 5: x1 y1 x2
   y2 score) + ``labels`` (N, K) [+ ``masks`` (N, K, Hm, Wm)];
-  segmentation ``output``: (N, 1, H, W) int64 class map, or (N, C, H, W)
-  logits with an option; pose ``output``: (N, K, h, w) heatmaps (flip test
+  segmentation ``output``: (N, C, H, W) logits, or (N, 1, H, W) int64
+  class map with an option; pose ``output``: (N, K, h, w) heatmaps (flip test
   inside when the config's test_cfg asks for it); classification
   ``output``: (N, C) softmax scores). Boxes, maps and keypoints
   are in the coordinates of ``input``; :meth:`ExportFamily.to_data_samples`
@@ -42,7 +42,7 @@ implement it; the exporter, the runtime wrapper and the tools use only it):
   ``pred_instances`` / ``pred_score`` + ``pred_label``) so that evaluators,
   ``--out`` dumps and visualizers work unchanged.
 * Options: a family declares its export options with their defaults in
-  :attr:`ExportFamily.default_options` (e.g. ``seg_logits=False``); the
+  :attr:`ExportFamily.default_options` (e.g. ``logits=True``); the
   exporter passes the user's values as keyword arguments, they are stored in
   the JSON (``options``) and the same family is rebuilt with them at load
   time. An unknown option is a ``ValueError`` naming the known ones.

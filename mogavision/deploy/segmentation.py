@@ -3,12 +3,14 @@
 other single-decoder models with whole-image inference).
 
 The graph ends where ``EncoderDecoder.inference`` does: the decode head's
-logits resized (bilinear) to the input batch. By default it then takes the
-argmax, ``output`` (N, 1, H, W) int64 as mmdeploy does; the host crops any
-padding and resizes the class map to the original image (nearest). With
-``logits=True`` the output is the (N, C, H, W) logits and the host runs
-mmseg's own ``postprocess_result`` (bilinear resize of the logits, then
-argmax), so the label maps equal PyTorch's exactly up to float rounding.
+logits resized (bilinear) to the input batch. By default (``logits=True``)
+the output is the (N, C, H, W) logits and the host runs mmseg's own
+``postprocess_result`` (bilinear resize of the logits, then argmax), so the
+label maps equal PyTorch's exactly up to float rounding. With
+``logits=False`` the graph takes the argmax, ``output`` (N, 1, H, W) int64
+as mmdeploy does (a smaller output); the host crops any padding and resizes
+the class map to the original image (nearest), which changes labels along
+class boundaries whenever the test pipeline resizes.
 """
 import copy
 from typing import Optional
@@ -125,15 +127,18 @@ class EncoderDecoderFamily(ExportFamily):
     """mmseg ``EncoderDecoder`` with ``test_cfg.mode='whole'``.
 
     Options:
-        logits (bool): Output the logits instead of the class map.
+        logits (bool): Output the logits (default: the host then computes
+            mmseg's own label maps) or, with ``logits=False``, the class
+            map (argmax before the resize to the image, as mmdeploy; a
+            smaller output, labels that differ along class boundaries).
     """
 
     name = 'encoder_decoder'
     task = 'seg'
     description = ('mmseg EncoderDecoder (Semantic FPN, UperNet, ...), whole '
-                   'inference -> output (N, 1, H, W) class map, or '
-                   '(N, C, H, W) logits with logits=True')
-    default_options = dict(logits=False)
+                   'inference -> output (N, C, H, W) logits, or '
+                   '(N, 1, H, W) class map with logits=False')
+    default_options = dict(logits=True)
     #: class map: the fraction of pixels whose label differs
     tolerances = dict(output=1e-3)
 

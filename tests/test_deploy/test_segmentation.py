@@ -55,7 +55,7 @@ def test_runtime_segments_as_pytorch(exported, backend):
     assert (got.pred_sem_seg.data == labels).float().mean() >= 0.9999
     if False not in results:
         return
-    # class map (default): the graph's argmax, resized nearest on the host
+    # class map (logits=False): the graph's argmax, resized nearest on the host
     got = inference_deployed(
         DeployedModel(cfg, results[False]['onnx'], backend=backend), image)
     assert got.pred_sem_seg.data.shape == labels.shape

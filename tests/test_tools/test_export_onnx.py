@@ -72,5 +72,10 @@ def test_default_export_fits_the_test_pipeline(repo_root):
         assert dynamic_by_default(family) is dynamic, config
         assert dynamic_by_default(family, static=True) is False
         assert dynamic_by_default(family, dynamic=True) is True
+    # segmentation: the faithful graph (logits; mmseg's own label maps on
+    # the host) by default, the class map as the option
+    seg = family_for(Config.fromfile(
+        f'{repo_root}/tests/data/configs/toy_moganet_semantic_fpn.py'))
+    assert seg.options['logits'] is True
     with pytest.raises(ValueError, match='--dynamic and --static'):
         dynamic_by_default(family, dynamic=True, static=True)

@@ -47,8 +47,8 @@ with dynamic batch. With ``--part model`` every mode runs the
 exported computation (``mogavision.deploy`` family: postprocessing in the
 graph, e.g. NMS, the resize to the input, flip test) and ``max|diff|`` is
 the family's comparison with eager (max |difference| of each output;
-segmentation class maps: the fraction of pixels with another label, so pass
-``--export-options logits=True`` to compare logits).
+segmentation class maps, ``--export-options logits=False``: the fraction of
+pixels with another label).
 """
 import argparse
 import copy
