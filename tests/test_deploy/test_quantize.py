@@ -327,3 +327,22 @@ def test_detector_int8_keeps_postprocessing_in_float(tmp_path_factory):
         sample = inference_deployed(
             DeployedModel(cfg, result['onnx'], backend=backend), image)
         assert sample.pred_instances.bboxes.shape[1] == 4
+
+
+def test_benchmark_int8_modes(capsys):
+    """tools/analysis/benchmark.py times the INT8 graph beside the fp32 one
+    (interleaved), on both runtimes."""
+    load_tool('tools/analysis/benchmark.py').main([
+        CLS_CONFIG, '--shape', '32', '32', '--iters', '1', '--warmup', '1',
+        '--repeats', '1', '--num-calib', '2', '--default-malloc',
+        '--threads', '1', '--modes', 'openvino', 'openvino_int8',
+        'onnxruntime_int8'])
+    out = capsys.readouterr().out
+    rows = {mode: (float(speed), float(diff)) for mode, speed, diff in
+            re.findall(r'^(\w+)\s+([\d.]+)\s+\S+ (\d\.\d+e[-+]\d+)', out,
+                       re.M)}
+    assert set(rows) == {'openvino', 'openvino_int8', 'onnxruntime_int8'}
+    assert all(speed > 0 for speed, _ in rows.values())
+    assert rows['openvino'][1] < 1e-4  # fp32: the same numbers as eager
+    # int8: the quantized graph ran (outputs differ from fp32), finite
+    assert 0 < rows['openvino_int8'][1] < float('inf')
