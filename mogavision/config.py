@@ -27,14 +27,23 @@ def task_scope(cfg: Config) -> str:
     return cfg.default_scope
 
 
+def keyed_dicts(node, path: str = '') -> Iterator[Tuple[str, dict]]:
+    """Every dict in a nested config with its dotted key (list items by
+    index, as ``--cfg-options`` takes them), outer ones first."""
+    if isinstance(node, dict):
+        yield path, node
+        items = node.items()
+    elif isinstance(node, (list, tuple)):
+        items = enumerate(node)
+    else:
+        return
+    for key, value in items:
+        yield from keyed_dicts(value, f'{path}.{key}' if path else str(key))
+
+
 def dicts_in(node) -> Iterator[dict]:
     """Every dict in a nested config, outer ones first."""
-    if isinstance(node, dict):
-        yield node
-        node = list(node.values())
-    if isinstance(node, (list, tuple)):
-        for value in node:
-            yield from dicts_in(value)
+    return (node for _, node in keyed_dicts(node))
 
 
 def leaf_datasets(dataset_cfg) -> Iterator[dict]:

@@ -21,8 +21,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.config import Config
 
-from mogavision.config import (SPLITS, dataset_metainfo, split_datasets,
-                               task_of)
+from mogavision.config import (SPLITS, dataset_metainfo, keyed_dicts,
+                               split_datasets, task_of)
 
 #: Model parts whose ``num_classes`` is not the dataset's (RPN: object or
 #: not) or that hold no head (train/test settings).
@@ -35,18 +35,6 @@ class DataAgreementError(ValueError):
     """A dataset, its metainfo and the model's heads disagree."""
 
 
-def _keyed_dicts(node, path: str) -> Iterator[Tuple[str, dict]]:
-    if isinstance(node, dict):
-        yield path, node
-        items = node.items()
-    elif isinstance(node, (list, tuple)):
-        items = enumerate(node)
-    else:
-        return
-    for key, value in items:
-        yield from _keyed_dicts(value, f'{path}.{key}')
-
-
 def head_class_counts(cfg: Config) -> List[Tuple[str, int]]:
     """``(config key, value)`` of every ``num_classes`` that must equal the
     dataset's class count: each head (every Cascade stage, decode and
@@ -54,7 +42,7 @@ def head_class_counts(cfg: Config) -> List[Tuple[str, int]]:
     (mixup/cutmix one-hot labels)."""
     counts = []
     for root in ('model', 'data_preprocessor'):
-        for path, node in _keyed_dicts(cfg.get(root), root):
+        for path, node in keyed_dicts(cfg.get(root), root):
             parts = path.split('.')
             if any(part in NOT_CLASS_HEADS for part in parts):
                 continue
@@ -89,7 +77,7 @@ def check_topk(cfg: Config, num_classes: int, where: str):
     epoch)."""
     for split in ('val', 'test'):
         evaluators = cfg.get(f'{split}_evaluator') or []
-        for key, evaluator in _keyed_dicts(evaluators, f'{split}_evaluator'):
+        for key, evaluator in keyed_dicts(evaluators, f'{split}_evaluator'):
             topk = evaluator.get('topk')
             topk = (topk, ) if isinstance(topk, int) else tuple(topk or ())
             if topk and max(topk) > num_classes:
@@ -99,6 +87,13 @@ def check_topk(cfg: Config, num_classes: int, where: str):
                     f'but {where} has {num_classes} classes: set '
                     f'{key}.topk={fit} (or --cfg-options '
                     f'"{key}.topk={fit}").')
+
+
+def _check_classes(cfg: Config, task: str, counts, classes: Sequence[str],
+                   source: str, note: str = ''):
+    check_head_classes(counts, classes, source, note)
+    if task == 'cls':
+        check_topk(cfg, len(classes), source)
 
 
 def _default_classes_note(split: str, where: str) -> str:
@@ -123,10 +118,8 @@ def check_config_agreement(cfg: Config):
             elif metainfo.get('classes') is not None:
                 source = f'{split}_dataloader.dataset' + (
                     '.metainfo' if where == 'metainfo' else '')
-                check_head_classes(counts, metainfo['classes'], source,
-                                   _default_classes_note(split, where))
-                if task == 'cls':
-                    check_topk(cfg, len(metainfo['classes']), source)
+                _check_classes(cfg, task, counts, metainfo['classes'],
+                               source, _default_classes_note(split, where))
 
 
 # ---------------------------------------------------------------------------
@@ -345,10 +338,9 @@ def check_built_dataset(dataset, split: str, cfg: Config):
         check_not_empty(leaf, split)
         classes = (getattr(leaf, 'metainfo', None) or {}).get('classes')
         if classes is not None:
-            source = f'{split}_dataloader.dataset ({type(leaf).__name__})'
-            check_head_classes(counts, classes, source)
-            if task == 'cls':
-                check_topk(cfg, len(classes), source)
+            _check_classes(cfg, task, counts, classes,
+                           f'{split}_dataloader.dataset '
+                           f'({type(leaf).__name__})')
         if task == 'seg':
             head = cfg.model.get('decode_head') or {}
             if isinstance(head, (list, tuple)):

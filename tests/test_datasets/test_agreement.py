@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from mmengine.config import Config
+from conftest import REPO_ROOT
 from mmengine.registry import DATASETS, init_default_scope
 from own_data_writers import (write_class_folders, write_coco_two_classes,
                               write_face_keypoints, write_seg_folders)
@@ -17,8 +18,7 @@ from mogavision.datasets.agreement import (DataAgreementError,
                                            check_config_agreement,
                                            head_class_counts)
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-OWN = osp.join(REPO, 'configs', '{}', 'own_data', '{}.py')
+OWN = osp.join(REPO_ROOT, 'configs', '{}', 'own_data', '{}.py')
 
 
 def own_config(task: str, name: str) -> Config:
@@ -26,9 +26,9 @@ def own_config(task: str, name: str) -> Config:
 
 
 @pytest.mark.parametrize('path', sorted(
-    glob.glob(osp.join(REPO, 'configs', '*', '*.py')) +
-    glob.glob(osp.join(REPO, 'configs', '*', 'own_data', '*_*.py')) +
-    glob.glob(osp.join(REPO, 'tests', 'data', 'configs', '*.py'))))
+    glob.glob(osp.join(REPO_ROOT, 'configs', '*', '*.py')) +
+    glob.glob(osp.join(REPO_ROOT, 'configs', '*', 'own_data', '*_*.py')) +
+    glob.glob(osp.join(REPO_ROOT, 'tests', 'data', 'configs', '*.py'))))
 def test_shipped_configs_agree(path):
     if osp.basename(path) == 'my_keypoints.py':
         return
@@ -37,7 +37,7 @@ def test_shipped_configs_agree(path):
 
 def test_every_head_that_disagrees_is_named_with_its_fix():
     cfg = Config.fromfile(osp.join(
-        REPO, 'configs/det/cascade_mask_rcnn_moganet_s_ms_3x.py'))
+        REPO_ROOT, 'configs/det/cascade_mask_rcnn_moganet_s_ms_3x.py'))
     cfg.train_dataloader.dataset.metainfo = dict(classes=('a', 'b'))
     with pytest.raises(DataAgreementError) as info:
         check_config_agreement(cfg)
@@ -63,7 +63,8 @@ def test_missing_metainfo_names_the_default_it_fell_back_to():
 
 
 def test_seg_auxiliary_head_and_cls_mixup_labels_are_checked():
-    cfg = Config.fromfile(osp.join(REPO, 'configs/seg/upernet_moganet_xt.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs/seg/upernet_moganet_xt.py'))
     cfg.model.decode_head.num_classes = 3
     assert ('model.auxiliary_head.num_classes', 150) in head_class_counts(cfg)
     with pytest.raises(DataAgreementError, match='auxiliary_head'):

@@ -8,6 +8,7 @@ import os.path as osp
 import re
 
 import pytest
+from conftest import REPO_ROOT
 from own_data_writers import (write_class_folders, write_face_keypoints,
                               write_seg_folders, write_voc)
 
@@ -43,8 +44,7 @@ def assert_fine_tuned(log: str, reinitialised: dict):
 
 
 def train_and_test(run_tool, workdir, config, checkpoint, env):
-    tools = osp.join(osp.dirname(osp.dirname(osp.dirname(
-        osp.abspath(__file__)))), 'tools')
+    tools = osp.join(REPO_ROOT, 'tools')
     train_log = run_tool([osp.join(tools, 'train.py'), config],
                          cwd=str(workdir), env=env)
     work_dir = osp.join(str(workdir), 'work_dirs',
@@ -207,13 +207,14 @@ def test_a_head_left_at_80_classes_stops_train_before_building(
         run_tool, repo_root, tmp_path):
     """The mistake of the toolboxes' issue threads, through the tool:
     stopped at once, naming the key and the fix (no data needed)."""
+    import os
     import subprocess
     import sys
     proc = subprocess.run(
         [sys.executable, 'tools/train.py',
          'configs/det/own_data/retinanet_moganet_xt_voc.py', '--cfg-options',
          'model.bbox_head.num_classes=80'], cwd=repo_root, text=True,
-        capture_output=True, env=dict(__import__('os').environ, **ENV))
+        capture_output=True, env=dict(os.environ, **ENV))
     assert proc.returncode != 0
     assert ('model.bbox_head.num_classes=80, but train_dataloader.dataset.'
             'metainfo has 1 classes' in proc.stderr)

@@ -2,6 +2,7 @@
 """Stop training at the first loss that is NaN or infinite."""
 import math
 
+import torch
 from mmengine.hooks import Hook
 
 from mogavision.checkpoint import find_resumable_checkpoint
@@ -29,7 +30,7 @@ class StopOnInvalidLossHook(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None) -> None:
-        terms = {name: float(getattr(value, "detach", lambda: value)())
+        terms = {name: float(torch.as_tensor(value).detach())
                  for name, value in (outputs or {}).items()
                  if 'loss' in name}
         bad = {name: value for name, value in terms.items()
