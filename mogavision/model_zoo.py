@@ -17,6 +17,8 @@ from typing import Dict, List, NamedTuple, Optional
 
 import yaml
 
+from mogavision.fileio import atomic_write
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MODEL_INDEX = osp.join(REPO_ROOT, 'model-index.yml')
 #: config folder -> task
@@ -185,7 +187,6 @@ def record_measurements(task: str, measured: Dict[str, dict]):
         if entry['Name'] in measured:
             entry['Metadata']['Parameters'] = measured[entry['Name']]['params']
             entry['Metadata']['FLOPs'] = measured[entry['Name']]['flops']
-    from mogavision.checkpoint import atomic_write
     atomic_write(header + yaml.dump(data, Dumper=_MetafileDumper,
                                     sort_keys=False, allow_unicode=True,
                                     width=120), path)

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import torch
+from torch.nn.modules.batchnorm import _BatchNorm
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATA_DIR = osp.join(REPO_ROOT, 'tests', 'data')
@@ -27,6 +28,45 @@ def single_thread():
 @pytest.fixture(scope='session')
 def repo_root():
     return REPO_ROOT
+
+
+def randomize_norms(model: torch.nn.Module, seed: int = 0,
+                    affine: bool = True, shift: float = .5,
+                    var_range: tuple = (.5, 1.5)):
+    """Give every BatchNorm of ``model`` running statistics (mean in
+    [-shift, shift), var in ``var_range``) and, with ``affine``, a weight in
+    [.5, 1.5) and a bias in [-shift, shift): far from the identity, so that
+    a wrong fold or a missing normalisation shows in the outputs. The values
+    come from a generator seeded with ``seed`` (the global RNG is left
+    alone). Returns ``model``."""
+    generator = torch.Generator().manual_seed(seed)
+    low, high = var_range
+
+    def uniform(n, a, b):
+        return torch.rand(n, generator=generator) * (b - a) + a
+
+    for module in model.modules():
+        if isinstance(module, _BatchNorm):
+            n = module.num_features
+            module.running_mean.copy_(uniform(n, -shift, shift))
+            module.running_var.copy_(uniform(n, low, high))
+            if affine and module.weight is not None:
+                module.weight.data.copy_(uniform(n, .5, 1.5))
+                module.bias.data.copy_(uniform(n, -shift, shift))
+    return model
+
+
+def random_model(cfg, seed: int = 0, affine: bool = True) -> torch.nn.Module:
+    """The config's model (``mogavision.config.build_model``: eval mode,
+    SyncBN replaced) with its own seeded initialisation
+    (``torch.manual_seed(seed)``, ``init_weights``) and BN statistics (and,
+    with ``affine``, BN weights and biases) from :func:`randomize_norms`."""
+    from mogavision.config import build_model
+    torch.manual_seed(seed)
+    model = build_model(cfg)
+    if hasattr(model, 'init_weights'):
+        model.init_weights()
+    return randomize_norms(model, seed, affine).eval()
 
 
 def _run_tool(args, cwd=REPO_ROOT, timeout=900, env=None):
@@ -53,6 +93,8 @@ def run_tool():
 
 
 LEGACY_DIR = osp.join(DATA_DIR, 'legacy')
+#: The real photographs of the legacy fidelity reference.
+LEGACY_IMAGES = osp.join(LEGACY_DIR, 'images')
 
 
 @pytest.fixture(scope='session')

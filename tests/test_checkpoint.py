@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import randomize_norms
 
 from mogavision.checkpoint import (ClassMismatchError, NotACheckpointError,
                                    convert_release_classifier, legacy_origin,
@@ -15,7 +16,7 @@ from mogavision.checkpoint import (ClassMismatchError, NotACheckpointError,
                                    prepare_checkpoint, register_safe_globals,
                                    restore_portable_types,
                                    upgrade_legacy_checkpoint)
-from mogavision.config import config_dataset_classes
+from mogavision.config import build_model, config_dataset_classes
 from mogavision.models import MogaNet
 
 ARCH = dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 2, 1],
@@ -23,12 +24,15 @@ ARCH = dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 2, 1],
 
 
 def randomized(model):
+    """Every floating tensor of the state dict random, not only the norms',
+    so that a key loaded into the wrong place shows: N(0, 0.2^2) (BN weights
+    and biases too: near 1 they blow a deep random net up to inf), then
+    positive BN variances from ``randomize_norms``."""
     torch.manual_seed(0)
-    for name, tensor in model.state_dict().items():
+    for tensor in model.state_dict().values():
         if tensor.is_floating_point():
-            tensor.copy_(torch.rand_like(tensor) + 0.5 if 'running_var' in name
-                         else torch.randn_like(tensor) * 0.2)
-    return model.eval()
+            tensor.copy_(torch.randn_like(tensor) * 0.2)
+    return randomize_norms(model, seed=0, affine=False).eval()
 
 
 def release_state_dict(model, num_classes=10):
@@ -240,7 +244,6 @@ LEGACY_CASES = {
 
 def legacy_case(case, legacy_checkpoint, **cfg_options):
     from mmengine.config import Config
-    from mogavision.analysis import build_model
     config, origin = LEGACY_CASES[case]
     cfg = Config.fromfile(config)
     cfg.merge_from_dict({'model.backbone.init_cfg': None, **cfg_options})

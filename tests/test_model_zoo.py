@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import mogavision.checkpoint as ckpt_module
-from mogavision import model_zoo
+from mogavision import fileio, model_zoo
 from mogavision.checkpoint import (ModelZooError, hub_cache_path,
                                    resolve_checkpoint)
 
@@ -90,7 +90,7 @@ def hub_dir(tmp_path):
 def offline(monkeypatch):
     def refuse(url, timeout=None):
         raise urllib.error.URLError('no network in this test')
-    monkeypatch.setattr(ckpt_module.urllib.request, 'urlopen', refuse)
+    monkeypatch.setattr(fileio.urllib.request, 'urlopen', refuse)
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_a_failed_download_leaves_nothing_in_the_cache(hub_dir, monkeypatch):
         def __exit__(self, *args):
             return False
 
-    monkeypatch.setattr(ckpt_module.urllib.request, 'urlopen',
+    monkeypatch.setattr(fileio.urllib.request, 'urlopen',
                         lambda url, timeout=None: Page(b'<!DOCTYPE html><p>'))
     with pytest.raises(ValueError, match='HTML page'):
         resolve_checkpoint('mogavision://retinanet_moganet_xt')

@@ -78,8 +78,7 @@ def build_test_config(args) -> Config:
     cfg = Config.fromfile(args.config)
     task = task_of(cfg)
     apply_common_options(cfg, args)
-    check_checkpoint_source(args.checkpoint)
-    cfg.load_from = args.checkpoint
+    cfg.load_from = check_checkpoint_source(args.checkpoint)
     use_checked_checkpoints(cfg, training=False,
                             allow_class_mismatch=args.allow_class_mismatch)
     if args.show or args.show_dir:

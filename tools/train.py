@@ -65,7 +65,7 @@ def build_train_config(args) -> Config:
     use_safe_checkpointing(cfg)
     use_checked_checkpoints(cfg, training=True)
     if cfg.get('load_from') and not cfg.get('resume'):
-        check_checkpoint_source(cfg.load_from)
+        cfg.load_from = check_checkpoint_source(cfg.load_from)
     check_data_paths(cfg, 'train', 'val')
     return cfg
 

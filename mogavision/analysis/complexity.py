@@ -7,9 +7,9 @@ import torch
 from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config
 
-from mogavision.config import task_of
+from mogavision.config import build_model, task_of
 from .forward import TensorForward
-from .models import build_model, default_shape, input_channels
+from .models import default_shape, input_channels
 
 
 def complexity(cfg: Config, shape: Optional[Tuple[int, int]] = None) -> dict:

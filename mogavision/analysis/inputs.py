@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import os.path as osp
-from argparse import Namespace
+from types import SimpleNamespace
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -16,35 +16,13 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
+from mogavision.config import load_model, resolve_config, task_of
 from mogavision.engine.runtime import (apply_common_options,
-                                       check_checkpoint_source, task_of)
-from .models import load_config_and_model
+                                       check_checkpoint_source)
 
 #: File endings the tools read as images (compared in lower case).
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
                     '.webp')
-
-
-def resolve_config(name: str) -> str:
-    """The file of a config given as a path or as ``package::rel/path.py``
-    (a config shipped by an installed toolbox, e.g.
-    ``mmpretrain::resnet/resnet50_8xb32_in1k.py``)."""
-    if osp.isfile(name):
-        return name
-    if '::' in name:
-        from mmengine.utils import get_installed_path, is_installed
-        package, rel_path = name.split('::', 1)
-        if not is_installed(package):
-            raise FileNotFoundError(
-                f'Config {name}: package {package!r} is not installed.')
-        path = osp.join(get_installed_path(package), '.mim', 'configs',
-                        rel_path)
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'Config {name}: {package} ships no {rel_path} (looked for '
-                f'{path}); its configs are under {osp.dirname(path)}.')
-        return path
-    raise FileNotFoundError(f'Config not found: {name}')
 
 
 def load_analysis_model(config: str,
@@ -71,9 +49,8 @@ def load_analysis_model(config: str,
     path = resolve_config(config)
     if checkpoint:
         checkpoint = check_checkpoint_source(checkpoint)
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    cfg = apply_common_options(Config.fromfile(path), SimpleNamespace(
+        config=path, cfg_options=cfg_options))
     if classifier_for is not None:
         task = task_of(cfg)
         if task != 'cls':
@@ -83,8 +60,7 @@ def load_analysis_model(config: str,
                 'classifier config (mmpretrain), e.g. '
                 'configs/cls/moganet_t_224.py or '
                 'mmpretrain::resnet/resnet50_8xb32_in1k.py.')
-    cfg, model = load_config_and_model(path, checkpoint, cfg_options)
-    apply_common_options(cfg, Namespace(config=path))
+    model = load_model(cfg, checkpoint)
     if classifier_for is not None and not getattr(model, 'with_head', False):
         raise ValueError(
             f'{config} builds a {type(model).__name__} without a '

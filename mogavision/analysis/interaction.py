@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mogavision.checkpoint import atomic_write
+from mogavision.fileio import atomic_write
 
 #: The ratios r of the orders m = int((n - 2) * r), as in the paper.
 DEFAULT_RATIOS = (0., .05, .1, .2, .3, .4, .5, .6, .7, .8, .9, .95, 1.)

@@ -6,7 +6,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mogavision.checkpoint import atomic_output
+from mogavision.fileio import atomic_output
 
 
 def _figure(width: float, height: float):

@@ -72,6 +72,8 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
+from .compare import output_diffs
+
 #: family name -> module that defines (and registers) it
 FAMILY_MODULES = {
     'cls': 'mogavision.deploy.classification',
@@ -330,7 +332,7 @@ class ExportFamily:
         if getattr(self, '_postprocessor', None) is None:
             import mogavision.models  # noqa: F401  (MogaNet in every scope)
             from mmengine.registry import MODELS, DefaultScope
-            from mogavision.engine.runtime import replace_sync_bn
+            from mogavision.config import replace_sync_bn
             model_cfg = self.cfg.model.copy()
             replace_sync_bn(model_cfg)
             _drop_init_cfgs(model_cfg)
@@ -370,16 +372,7 @@ class ExportFamily:
         runtime (``actual``), for the export check. Override when outputs
         are not comparable element-wise (e.g. a different number of
         detections near the score threshold)."""
-        diffs = {}
-        for name, value in expected.items():
-            got = actual[name]
-            if got.shape != value.shape:
-                raise ValueError(f'Output {name!r}: runtime shape {got.shape} '
-                                 f'!= PyTorch shape {value.shape}')
-            diffs[name] = float(np.abs(got.astype(np.float64) -
-                                       value.astype(np.float64)).max()) \
-                if value.size else 0.
-        return diffs
+        return output_diffs(expected, actual)
 
 
 def _round_up(value: int, divisor: int) -> int:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os.path as osp
 import warnings
+from functools import partial
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -21,10 +22,11 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-from mogavision.checkpoint import atomic_output, atomic_write
+from mogavision.fileio import atomic_output, atomic_write
 from mogavision.version import __version__
 from .base import (DEFAULT_TOLERANCE, INPUT_NAME, ExportFamily, family_for,
                    get_family, preprocess_settings, test_pipeline)
+from .compare import output_diffs
 
 #: file names inside the export directory
 ONNX_FILE = 'end2end.onnx'
@@ -306,23 +308,6 @@ def export_checked(module: nn.Module, inputs, path: str,
     return exporter, diffs
 
 
-def max_abs_diffs(expected: Dict[str, np.ndarray],
-                  actual: Dict[str, np.ndarray]) -> Dict[str, float]:
-    """Max |difference| per output, relative to the output's magnitude
-    where that exceeds 1 (deep random networks reach |x| ~ 100, where float
-    rounding alone is ~1e-5)."""
-    diffs = {}
-    for name, value in expected.items():
-        got = actual[name]
-        if got.shape != value.shape:
-            raise ValueError(f'Output {name!r}: runtime shape {got.shape} != '
-                             f'PyTorch shape {value.shape}')
-        scale = max(1., float(np.abs(value).max())) if value.size else 1.
-        diffs[name] = float(np.abs(got - value).max()) / scale \
-            if value.size else 0.
-    return diffs
-
-
 def export_backbone(backbone: nn.Module, out_dir: str,
                     shape: Tuple[int, int] = (224, 224),
                     dynamic: bool = False, batch_size: int = 1,
@@ -350,7 +335,8 @@ def export_backbone(backbone: nn.Module, out_dir: str,
     other = torch.randn(batch_size + 1, 3, shape[0] + 32, shape[1] + 64,
                         generator=generator) if dynamic else None
     exporter, diffs = export_checked(backbone, inputs, path, expected, axes,
-                                     max_abs_diffs, {}, opset, dynamo,
+                                     partial(output_diffs, relative=True),
+                                     {}, opset, dynamo,
                                      what=f'backbone export {path}',
                                      other_inputs=other)
     return dict(onnx=path, diffs=diffs, tolerances={}, meta=dict(

@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
-from mogavision.checkpoint import atomic_output, atomic_write
+from mogavision.fileio import atomic_output, atomic_write
 from .calibration import CalibrationData, same_data
 from .export import (META_FILE, ONNX_FILE, check_export_fits_config,
                      file_sha256, meta_path, read_export_meta)

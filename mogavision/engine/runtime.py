@@ -11,7 +11,8 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from mogavision.config import dicts_in, leaf_datasets, task_of
+from mogavision.config import (dicts_in, leaf_datasets, replace_sync_bn,
+                               task_of)
 from mogavision.datasets.agreement import check_config_agreement
 
 def apply_common_options(cfg: Config, args) -> Config:
@@ -176,12 +177,19 @@ def check_checkpoint_source(checkpoint: str) -> str:
     """Fail early, and clearly, for a checkpoint argument that cannot be
     loaded: an unknown or unreleased ``mogavision://`` name, a download
     that fails (offline: where to put the file), a missing file, or a file
-    that is no checkpoint (empty, HTML, text). Returns the local file."""
-    from mogavision.checkpoint import check_checkpoint_file, resolve_checkpoint
+    that is no checkpoint (empty, HTML, text).
+
+    Returns:
+        str: What to load from then: a ``mogavision://`` name as given (its
+        loader converts the release's files to the toolbox layout), else the
+        local file (a URL's download, made once).
+    """
+    from mogavision.checkpoint import (RELEASE_SCHEME, check_checkpoint_file,
+                                       resolve_checkpoint)
     path, _ = resolve_checkpoint(checkpoint)
     check_checkpoint_file(path, shown_as=checkpoint if path != checkpoint
                           else None)
-    return path
+    return checkpoint if checkpoint.startswith(RELEASE_SCHEME) else path
 
 
 def use_parallel_roi_align(cfg: Config):
@@ -199,17 +207,6 @@ def add_custom_hook(cfg: Config, hook: dict):
     if not any(h.get('type') == hook['type'] for h in hooks):
         hooks.append(hook)
     cfg.custom_hooks = hooks
-
-
-def replace_sync_bn(node) -> int:
-    """Turn every ``dict(type='SyncBN')`` in a model config into ``BN``;
-    returns how many were replaced."""
-    count = 0
-    for norm in dicts_in(node):
-        if norm.get('type') in ('SyncBN', 'MMSyncBN'):
-            norm['type'] = 'BN'
-            count += 1
-    return count
 
 
 def _paths(dataset_cfg) -> Iterator[Tuple[str, str]]:

@@ -6,13 +6,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import REPO_ROOT
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
 from mogavision.apis import pose as pose_api
 from mogavision.datasets.synthetic import write_coco_keypoints
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 XT = osp.join(REPO_ROOT, 'configs', 'pose',
               'topdown_heatmap_moganet_xt_256x192.py')
 

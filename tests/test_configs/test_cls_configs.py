@@ -4,14 +4,14 @@ import os.path as osp
 
 import pytest
 import torch
+from conftest import REPO_ROOT
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import mogavision.models  # noqa: F401
 from mogavision.model_zoo import get_model
 
-CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))), 'configs', 'cls')
+CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'cls')
 
 #: Parameters incl. the 1000-class head (reference table, fvcore on the
 #: release's code).

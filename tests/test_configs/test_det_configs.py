@@ -8,16 +8,15 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 import torch
+from conftest import REPO_ROOT
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 import mogavision  # noqa: F401
-from mogavision.engine.runtime import replace_sync_bn
+from mogavision.config import build_model
 from mogavision.model_zoo import get_model
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DET_DIR = osp.join(REPO_ROOT, 'configs', 'det')
 SWAP_CONFIG = osp.join(DET_DIR, 'examples', 'faster_rcnn_moganet_xt_swap.py')
 
@@ -74,16 +73,6 @@ pytestmark = pytest.mark.usefixtures('single_thread')  # conftest
 
 def load(name: str) -> Config:
     return Config.fromfile(osp.join(DET_DIR, name + '.py'))
-
-
-def build_detector(cfg: Config):
-    """The detector of ``cfg`` without pretrained weights and with BN for
-    SyncBN (single CPU process)."""
-    from mmdet.registry import MODELS
-    init_default_scope('mmdet')
-    cfg.model.backbone.init_cfg = None
-    replace_sync_bn(cfg.model)
-    return MODELS.build(cfg.model)
 
 
 # Configs that are not rows of the paper's table.
@@ -183,7 +172,7 @@ def test_cascade_bbox_heads(name):
 
 @pytest.mark.parametrize('name', sorted(ROWS))
 def test_params_match_metafile_and_paper(name):
-    model = build_detector(load(name))
+    model = build_model(load(name))
     params = sum(p.numel() for p in model.parameters())
     zoo = get_model(name)
     assert params == zoo.metadata['Parameters']
@@ -192,7 +181,7 @@ def test_params_match_metafile_and_paper(name):
 
 def test_no_weight_decay_on_norm_and_scales():
     cfg = load('mask_rcnn_moganet_xt')
-    model = build_detector(cfg)
+    model = build_model(cfg)
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     decay = {}
     names = {id(p): n for n, p in model.named_parameters()}
@@ -248,7 +237,7 @@ def test_loss_and_test_step(name):
     torch.manual_seed(0)
     cfg = load(name)
     _shrink_rois(cfg)
-    model = build_detector(cfg)
+    model = build_model(cfg)
     with_mask = 'mask' in name
     batch = _batch(with_mask)
 
@@ -283,7 +272,7 @@ def test_swap_into_existing_mmdet_config_trains_one_iteration():
         assert len([line for line in f if line.strip()]) <= 7
     cfg = Config.fromfile(SWAP_CONFIG)
     assert cfg.model.type == 'FasterRCNN'
-    model = build_detector(cfg)
+    model = build_model(cfg)
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     stem = model.backbone.patch_embed1.projection[0].weight
     before = stem.detach().clone()

@@ -9,9 +9,9 @@ import re
 from functools import lru_cache
 
 import pytest
+from conftest import REPO_ROOT
 from mmengine.config import Config
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 #: What the release's configs of one family differ in.
 SIZE_SETTINGS = (

@@ -19,12 +19,11 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import LEGACY_DIR
+from conftest import LEGACY_IMAGES as IMAGES
 
-from mogavision.analysis import load_config_and_model
+from mogavision.config import load_config_and_model
 
-LEGACY_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'data',
-                      'legacy')
-IMAGES = osp.join(LEGACY_DIR, 'images')
 CONFIGS = {
     'det_retinanet_xt': 'configs/det/retinanet_moganet_xt.py',
     'seg_fpn_xt': 'configs/seg/semantic_fpn_moganet_xt.py',

@@ -6,6 +6,7 @@ import os.path as osp
 
 import pytest
 import torch
+from conftest import REPO_ROOT
 from mmengine.analysis import FlopAnalyzer
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
@@ -15,7 +16,6 @@ from mmengine.registry import init_default_scope
 from mogavision.datasets.synthetic import write_coco_keypoints
 from mogavision.model_zoo import get_model, models
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 POSE_DIR = osp.join(REPO_ROOT, 'configs', 'pose')
 
 # short name -> (arch, embed_dims[3], drop path at 256x192, at 384x288)

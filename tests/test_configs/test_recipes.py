@@ -26,6 +26,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn as nn
+from conftest import DATA_DIR, REPO_ROOT
 from mmengine.config import Config
 from mmengine.hooks import ParamSchedulerHook
 from mmengine.logging import MMLogger
@@ -34,11 +35,10 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import BaseLoop, Runner
 
 import mogavision  # noqa: F401
-from mogavision.analysis import build_model
+from mogavision.config import build_model
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(REPO_ROOT, 'configs')
-TABLES = osp.join(REPO_ROOT, 'tests', 'data', 'optim')
+TABLES = osp.join(DATA_DIR, 'optim')
 REL = 1e-9
 
 # Epoch lengths of the release's runs (as the tables assume): COCO train2017

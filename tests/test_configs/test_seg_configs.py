@@ -6,6 +6,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from conftest import REPO_ROOT
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
@@ -15,7 +16,6 @@ from mmengine.structures import PixelData
 from mogavision.engine.runtime import replace_sync_bn
 from mogavision.model_zoo import get_model, models
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SEG_DIR = osp.join(REPO_ROOT, 'configs', 'seg')
 
 # short name -> (arch, drop path, embed_dims)

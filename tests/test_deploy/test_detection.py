@@ -8,18 +8,19 @@ import re
 import numpy as np
 import pytest
 import torch
+from conftest import LEGACY_IMAGES as IMAGES
+from conftest import REPO_ROOT
 from mmengine.config import Config
 
 import mogavision  # noqa: F401
+from mogavision.config import build_model
 from mogavision.deploy import family_for
 from mogavision.deploy.detection import (CUSTOM_TRANSLATION_TABLE,
                                          match_detections,
                                          merge_match_stats, nms_keep,
                                          roi_align_levels)
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DET_DIR = osp.join(REPO_ROOT, 'configs', 'det')
-IMAGES = osp.join(REPO_ROOT, 'tests', 'data', 'legacy', 'images')
 CASES = {
     'retinanet': 'retinanet_moganet_xt.py',
     'mask_rcnn': 'mask_rcnn_moganet_xt.py',
@@ -106,18 +107,6 @@ def slim(cfg: Config) -> Config:
 
 def load_cfg(case: str) -> Config:
     return slim(Config.fromfile(osp.join(DET_DIR, CASES[case])))
-
-
-def build_detector(cfg: Config):
-    from mmdet.registry import MODELS
-    from mmengine.registry import DefaultScope
-
-    from mogavision.engine.runtime import replace_sync_bn
-    model_cfg = copy.deepcopy(cfg.model)
-    replace_sync_bn(model_cfg)
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(model_cfg)
-    return rule_weights(model).eval()
 
 
 def images():
@@ -317,7 +306,7 @@ def test_graph_predicts_like_mmdet(case):
     """The export module in PyTorch, postprocessed by the family, gives
     mmdet's predictions (boxes, scores, labels, pasted masks) exactly."""
     cfg = load_cfg(case)
-    model = build_detector(cfg)
+    model = rule_weights(build_model(cfg))  # in eval mode
     family = family_for(cfg)
     data = model.data_preprocessor(collated(images()), False)
     inputs, samples = data['inputs'], data['data_samples']
@@ -346,7 +335,7 @@ def test_exported_model_predicts_like_pytorch(case, dynamic, tmp_path):
     from mogavision.deploy.backends import DeployedModel
     from mogavision.deploy.export import export_model
     cfg = load_cfg(case)
-    model = build_detector(cfg)
+    model = rule_weights(build_model(cfg))  # in eval mode
     # (320, 320): also the padded size of the two test photos' batch
     result = export_model(cfg, model, str(tmp_path), shape=(320, 320),
                           dynamic=dynamic, batch_size=2)
@@ -386,8 +375,8 @@ def test_tools_test_on_exported_mask_rcnn(tmp_path, run_tool):
     files = write_coco_instances(root, splits={'val2017': 2}, classes=classes,
                                  shapes=classes, all_coco_categories=False)
     checkpoint = str(tmp_path / 'mask_rcnn.pth')
-    torch.save({'meta': {}, 'state_dict': build_detector(
-        Config.fromfile(config)).state_dict()}, checkpoint)
+    torch.save({'meta': {}, 'state_dict': rule_weights(build_model(
+        Config.fromfile(config))).state_dict()}, checkpoint)
     options = ['--cfg-options', f'test_dataloader.dataset.data_root={root}',
                f'test_evaluator.ann_file={files["val2017"]}']
     onnx_dir = tmp_path / 'onnx'

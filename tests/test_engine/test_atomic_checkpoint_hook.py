@@ -5,8 +5,9 @@ import pytest
 import torch
 from mmengine.fileio import get_file_backend
 
-from mogavision.checkpoint import (atomic_write, find_resumable_checkpoint,
-                                   is_complete_checkpoint, remove_partial_files)
+from mogavision.checkpoint import (find_resumable_checkpoint,
+                                   is_complete_checkpoint)
+from mogavision.fileio import atomic_write, remove_partial_files
 from mogavision.engine.hooks.atomic_checkpoint_hook import ATOMIC_LOCAL_BACKEND
 
 

@@ -9,15 +9,15 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn as nn
+from conftest import REPO_ROOT
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
 import mogavision  # noqa: F401
-from mogavision.analysis import build_model
+from mogavision.config import build_model
 from mogavision.models import MogaNet
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'det',
                   'cascade_mask_rcnn_moganet_b_giou_4conv1f_ms_3x.py')
 TINY_ARCH = dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 4, 1],

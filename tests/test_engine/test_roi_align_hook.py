@@ -3,6 +3,7 @@ import os.path as osp
 from types import SimpleNamespace
 
 import torch
+from conftest import REPO_ROOT
 from mmcv.ops import RoIAlign
 from mmengine.config import Config
 
@@ -10,8 +11,7 @@ from mogavision.engine import ParallelRoIAlignHook
 from mogavision.engine.runtime import use_parallel_roi_align
 from mogavision.ops import ParallelRoIAlign
 
-DET_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-                   'configs', 'det')
+DET_DIR = osp.join(REPO_ROOT, 'configs', 'det')
 
 
 def test_hook_changes_the_models_roi_layers():

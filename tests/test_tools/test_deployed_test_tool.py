@@ -7,29 +7,20 @@ import re
 
 import numpy as np
 import torch
+from conftest import DATA_DIR, random_model
 
 from mogavision.datasets.synthetic import (write_ade20k, write_coco_keypoints,
                                            write_imagenet)
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = osp.join(REPO_ROOT, 'tests', 'data', 'configs')
+CONFIGS = osp.join(DATA_DIR, 'configs')
 
 
 def save_random_checkpoint(config, path, seed=0):
-    """The config's model with seeded random weights and BN statistics,
+    """The config's model with seeded random weights and BN statistics
+    (``conftest.random_model``; BN weights and biases as initialised),
     saved as tools/train.py would."""
     from mmengine.config import Config
-    from mogavision.analysis import build_model
-    cfg = Config.fromfile(config)
-    torch.manual_seed(seed)
-    model = build_model(cfg)
-    model.init_weights()
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            n = module.num_features
-            module.running_mean.copy_(torch.rand(n, generator=generator) - .5)
-            module.running_var.copy_(torch.rand(n, generator=generator) + .5)
+    model = random_model(Config.fromfile(config), seed, affine=False)
     torch.save({'meta': {}, 'state_dict': model.state_dict()}, path)
     return path
 

@@ -11,10 +11,10 @@ import sys
 
 import pytest
 import torch
+from conftest import REPO_ROOT
 
 from mogavision.datasets.synthetic import write_coco_instances
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # One intra-op thread per tool process: faster on a shared 2-core machine.
 ENV = dict(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
 

@@ -6,9 +6,10 @@ import re
 import subprocess
 import sys
 
+from conftest import REPO_ROOT
+
 from mogavision.datasets.synthetic import write_coco_keypoints
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 XT = osp.join(REPO_ROOT, 'configs', 'pose',
               'topdown_heatmap_moganet_xt_256x192.py')
 

@@ -6,10 +6,9 @@ import re
 import time
 
 import pytest
+from conftest import REPO_ROOT
 
 from mogavision.datasets.synthetic import write_ade20k
-
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 @pytest.fixture(scope='module')

@@ -11,12 +11,12 @@ import sys
 
 import pytest
 import torch
+from conftest import DATA_DIR
 
 from mogavision.datasets.synthetic import write_imagenet
 
 CONFIG = 'tests/data/configs/toy_moganet_cls.py'
 HOOKS_CONFIG = 'tests/data/configs/toy_moganet_cls_hooks.py'
-DATA_DIR = osp.join(osp.dirname(osp.dirname(__file__)), 'data')
 
 
 @pytest.fixture(scope='module')

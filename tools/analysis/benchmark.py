@@ -63,12 +63,14 @@ from contextlib import nullcontext
 import mogavision  # noqa: F401
 import torch
 import torch._inductor.config as inductor_config
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 
 from mogavision.analysis import (LossForward, TensorForward, default_shape,
-                                 input_channels, load_config_and_model)
-from mogavision.config import task_of
-from mogavision.engine.runtime import retain_freed_memory
+                                 input_channels)
+from mogavision.config import load_model, resolve_config, task_of
+from mogavision.deploy.compare import output_diffs
+from mogavision.engine.runtime import (apply_common_options,
+                                       retain_freed_memory)
 from mogavision.ops import mmcv_roi_align_layers, use_parallel_roi_align
 
 #: deployment runtimes: (backend, precision, backend options)
@@ -333,12 +335,16 @@ def prepare_mode(base, mode, args, inputs, reference, out_dir=None,
 
 
 def max_abs_diff(outs, reference) -> float:
-    """Max |difference| over all outputs (nan when shapes differ)."""
-    if len(outs) != len(reference) or any(
-            o.shape != r.shape for o, r in zip(outs, reference)):
+    """Max |difference| over all outputs (nan when they differ in number or
+    shape)."""
+    if len(outs) != len(reference):
         return float('nan')
-    return max(((o.float() - r.float()).abs().max().item()
-                for o, r in zip(outs, reference) if r.numel()), default=0.)
+    as_np = [{i: t.detach().float().cpu().numpy() for i, t in enumerate(ts)}
+             for ts in (reference, outs)]
+    try:
+        return max(output_diffs(*as_np).values(), default=0.)
+    except ValueError:
+        return float('nan')
 
 
 def family_compare(family):
@@ -411,8 +417,9 @@ def main(argv=None):
     retained = not args.default_malloc and args.device == 'cpu' and \
         retain_freed_memory()
     torch.manual_seed(0)
-    cfg, model = load_config_and_model(args.config, args.checkpoint,
-                                       args.cfg_options)
+    cfg = apply_common_options(Config.fromfile(resolve_config(args.config)),
+                               args)  # the checks every tool runs
+    model = load_model(cfg, args.checkpoint)
     shape = tuple(args.shape or default_shape(cfg))
     family = None
     if args.part == 'backbone':

@@ -21,7 +21,7 @@ from mogavision.analysis import (ERF_THRESHOLDS, ImageInputs, area_ratios,
                                  erf_map, find_layer, layer_features,
                                  list_images, load_analysis_model,
                                  log_normalise, plot_erf, stage_features)
-from mogavision.checkpoint import atomic_output, atomic_write
+from mogavision.fileio import atomic_output, atomic_write
 
 
 def parse_args(argv=None):

@@ -27,7 +27,7 @@ from mogavision.analysis import (ImageInputs, InteractionSettings,
                                  load_analysis_model, masked_log_odds,
                                  model_fingerprint, plot_interaction_curves,
                                  read_labels, run_images)
-from mogavision.checkpoint import atomic_write
+from mogavision.fileio import atomic_write
 from mogavision.engine.runtime import check_checkpoint_source
 
 TOOL = 'interaction_strength.py'

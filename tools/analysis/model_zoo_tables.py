@@ -15,7 +15,7 @@ import mogavision  # noqa: F401
 from mmengine.config import Config
 
 from mogavision.analysis import complexity
-from mogavision.checkpoint import atomic_write
+from mogavision.fileio import atomic_write
 from mogavision.model_zoo import (REPO_ROOT, TASK_DIRS, models,
                                   record_measurements)
 

@@ -20,7 +20,7 @@ from mogavision.analysis import (CAM_METHODS, FeatureMaps, ImageInputs,
                                  TensorForward, check_target_layers,
                                  compute_cam, default_target_layer,
                                  find_layer, load_analysis_model, overlay_cam)
-from mogavision.checkpoint import atomic_write
+from mogavision.fileio import atomic_write
 
 TOOL = 'vis_cam.py'
 

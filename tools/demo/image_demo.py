@@ -17,8 +17,8 @@ import mogavision.models  # noqa: F401
 import mmcv
 from mmengine.config import Config, DictAction
 
-from mogavision.config import task_of
-from mogavision.engine.runtime import replace_sync_bn
+from mogavision.config import replace_sync_bn, task_of
+from mogavision.engine.runtime import apply_common_options
 
 
 def parse_args(argv=None):
@@ -43,9 +43,7 @@ def parse_args(argv=None):
 
 
 def load_config(args) -> Config:
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = apply_common_options(Config.fromfile(args.config), args)
     cfg.model.backbone.init_cfg = None  # weights come from the checkpoint
     if not args.device.startswith('cuda'):
         replace_sync_bn(cfg.model)

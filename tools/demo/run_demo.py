@@ -148,7 +148,7 @@ def summarize(predictions, gt, score_thr):
 def write_png(drawn, picture):
     """Save the hook's drawing (a JPEG named like its image) as PNG."""
     import cv2
-    from mogavision.checkpoint import atomic_write
+    from mogavision.fileio import atomic_write
     image = cv2.imread(drawn)
     if image is None:
         raise FileNotFoundError(f'tools/test.py --show-dir drew no {drawn}')

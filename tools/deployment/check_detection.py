@@ -21,7 +21,7 @@ import sys
 import mogavision  # noqa: F401
 from mmengine.config import Config, DictAction
 
-from mogavision.analysis import load_config_and_model
+from mogavision.config import load_model
 from mogavision.deploy.base import family_for
 from mogavision.deploy.detection import check_on_images
 from mogavision.deploy.export import export_model
@@ -64,8 +64,7 @@ def main(argv=None):
             [args.onnx] if args.onnx else []):
         if not osp.isfile(path):
             raise FileNotFoundError(f'Not found: {path}')
-    cfg, model = load_config_and_model(args.config, args.checkpoint,
-                                       args.cfg_options)
+    model = load_model(cfg, args.checkpoint)
     model.cfg = cfg  # as init_detector sets it
     onnx_file = args.onnx
     if onnx_file is None:

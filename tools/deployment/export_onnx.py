@@ -25,7 +25,7 @@ import mogavision  # noqa: F401
 import torch
 from mmengine.config import Config, DictAction
 
-from mogavision.analysis import load_config_and_model
+from mogavision.config import load_model
 from mogavision.deploy.base import DEFAULT_TOLERANCE, family_for
 from mogavision.deploy.export import (DEFAULT_OPSET, dynamic_by_default,
                                       export_backbone, export_model)
@@ -89,8 +89,7 @@ def main(argv=None):
     if args.checkpoint and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint}')
     torch.manual_seed(0)  # the same random weights without a checkpoint
-    _, model = load_config_and_model(args.config, args.checkpoint,
-                                     args.cfg_options)
+    model = load_model(cfg, args.checkpoint)
     if args.deploy:
         model.backbone.switch_to_deploy()
     if args.part == 'backbone':

@@ -17,9 +17,9 @@ import argparse
 import mogavision  # noqa: F401  (safe checkpoint loading)
 import torch
 
-from mogavision.checkpoint import (atomic_output, legacy_origin,
-                                   load_checkpoint_file,
+from mogavision.checkpoint import (legacy_origin, load_checkpoint_file,
                                    upgrade_legacy_checkpoint)
+from mogavision.fileio import atomic_output
 
 
 def parse_args(argv=None):
@@ -45,11 +45,13 @@ def convert(src: str, dst: str, config: str = None) -> dict:
     for note in notes:
         print(f'{src}: {note}')
     if config:
-        from mogavision.analysis import build_model
-        from mogavision.checkpoint import prepare_checkpoint
-        from mogavision.config import config_dataset_classes
+        from types import SimpleNamespace
         from mmengine.config import Config
-        cfg = Config.fromfile(config)
+        from mogavision.checkpoint import prepare_checkpoint
+        from mogavision.config import build_model, config_dataset_classes
+        from mogavision.engine.runtime import apply_common_options
+        cfg = apply_common_options(Config.fromfile(config),
+                                   SimpleNamespace(config=config))
         prepare_checkpoint(dict(converted), build_model(cfg), source=src,
                            dataset_classes=config_dataset_classes(cfg))
     with atomic_output(dst) as partial:  # a failure never leaves a partial dst

@@ -13,9 +13,10 @@ import os.path as osp
 import torch
 
 import mogavision  # noqa: F401  (safe checkpoint loading)
-from mogavision.checkpoint import (atomic_output, classifier_dataset_meta,
+from mogavision.checkpoint import (classifier_dataset_meta,
                                    convert_release_classifier,
                                    load_checkpoint_file)
+from mogavision.fileio import atomic_output
 
 #: How many mapped keys to print as examples.
 NUM_EXAMPLES = 4

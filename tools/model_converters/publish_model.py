@@ -17,8 +17,9 @@ import os.path as osp
 import mogavision  # noqa: F401  (safe checkpoint loading)
 import torch
 
-from mogavision.checkpoint import (PORTABLE_KEY, atomic_write,
-                                   load_checkpoint_file, make_portable)
+from mogavision.checkpoint import (PORTABLE_KEY, load_checkpoint_file,
+                                   make_portable)
+from mogavision.fileio import atomic_write
 
 #: Top-level entries a published checkpoint keeps.
 KEPT = ('meta', 'state_dict')

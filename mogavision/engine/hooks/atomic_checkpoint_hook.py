@@ -15,7 +15,7 @@ from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
-from mogavision.checkpoint import atomic_write, remove_partial_files
+from mogavision.fileio import atomic_write, remove_partial_files
 from mogavision.registry import HOOKS
 
 #: Name of :class:`AtomicLocalBackend` in mmengine's file backends.
