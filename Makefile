@@ -2,6 +2,10 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# pytest-xdist workers (one per core; `make test TEST_WORKERS=0` runs in one process).
+# Whole test modules go to one worker (--dist loadfile): their shared exports and trained toy models
+# are made once.
+TEST_WORKERS ?= auto
 
 .PHONY: setup demo test clean-venv
 
@@ -14,7 +18,7 @@ demo: setup
 
 # The test suite (sets up first if needed).
 test: setup
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

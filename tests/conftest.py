@@ -10,7 +10,12 @@ from torch.nn.modules.batchnorm import _BatchNorm
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATA_DIR = osp.join(REPO_ROOT, 'tests', 'data')
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+#: ``make test`` runs pytest-xdist workers (``-n auto``): each takes its
+#: share of the cores, for its own models and the tools it starts, so that
+#: workers do not oversubscribe the CPU.
+WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+THREADS = max(1, min(2, (os.cpu_count() or 1) // WORKERS))
+torch.set_num_threads(THREADS)
 
 
 @pytest.fixture(scope='module')
@@ -69,6 +74,16 @@ def random_model(cfg, seed: int = 0, affine: bool = True) -> torch.nn.Module:
     return randomize_norms(model, seed, affine).eval()
 
 
+def tool_env(**env) -> dict:
+    """The environment of a tool run by a test: this one, unbuffered, with
+    the worker's share of threads (runs compared with each other must use
+    the same thread count: it changes float reductions), and ``env``."""
+    full_env = dict(os.environ, PYTHONUNBUFFERED='1', **env)
+    if WORKERS > 1:
+        full_env.setdefault('OMP_NUM_THREADS', str(THREADS))
+    return full_env
+
+
 def _run_tool(args, cwd=REPO_ROOT, timeout=900, env=None):
     """Run a repository tool as a user would (``python tools/...``) and return
     its combined output; fail the test with that output on a non-zero exit."""
@@ -77,8 +92,7 @@ def _run_tool(args, cwd=REPO_ROOT, timeout=900, env=None):
         cmd[0] = sys.executable
     elif cmd[0].endswith('.py'):
         cmd.insert(0, sys.executable)
-    full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
-    proc = subprocess.run(cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE,
+    proc = subprocess.run(cmd, cwd=cwd, env=tool_env(**(env or {})), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=timeout)
     if proc.returncode != 0:
         pytest.fail(f'{" ".join(cmd)} exited {proc.returncode}:\n'

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import torch
-from conftest import DATA_DIR
+from conftest import DATA_DIR, tool_env
 
 from mogavision.datasets.synthetic import write_imagenet
 
@@ -194,7 +194,7 @@ def run_until_killed(work_dir, options, **env):
     proc = subprocess.run(
         [sys.executable, 'tools/train.py', HOOKS_CONFIG, '--work-dir', work_dir,
          '--cfg-options', *options],
-        env=dict(os.environ, **HOOKS_ENV, **env),
+        env=tool_env(**HOOKS_ENV, **env),
         capture_output=True, text=True)
     assert proc.returncode == -9, proc.stdout[-3000:] + proc.stderr[-3000:]
 
@@ -252,7 +252,7 @@ def test_resume_skips_a_truncated_checkpoint(toy_data, tmp_path, run_tool,
     proc = subprocess.run(
         [sys.executable, 'tools/train.py', HOOKS_CONFIG, '--work-dir', killed,
          '--resume', latest, '--cfg-options', *options],
-        env=dict(os.environ, **HOOKS_ENV), capture_output=True, text=True)
+        env=tool_env(**HOOKS_ENV), capture_output=True, text=True)
     assert proc.returncode != 0
     assert f'--resume checkpoint {latest} is truncated' in proc.stderr
 
