@@ -54,3 +54,15 @@ def test_check_environment_refuses_opencv_5(monkeypatch):
     message = str(info.value)
     assert 'OpenCV 5.0.0 is out of range (need >=4.10.0,<5.0.0' in message
     assert 'warpAffine' in message and environment.OPENCV_PIN in message
+
+
+def test_import_mogavision_leaves_the_toolboxes_alone():
+    """``import mogavision`` (safe checkpoint loading) costs torch and
+    mmengine only: the toolboxes load when a model or config needs them."""
+    import subprocess
+    import sys
+    code = ('import sys, mogavision; print(sorted(m for m in sys.modules if '
+            'm.split(".")[0] in {"mmdet", "mmseg", "mmpose", "mmpretrain"}))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == '[]'

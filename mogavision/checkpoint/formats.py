@@ -7,8 +7,6 @@ from typing import Dict
 
 import torch
 
-from mogavision.models.backbones.moganet_keys import (detect_backbone_prefix,
-                                                      filter_backbone_state_dict)
 
 #: Keys of a checkpoint that hold a state dict, in order of preference.
 STATE_DICT_KEYS = ('state_dict', 'model', 'module')
@@ -53,6 +51,10 @@ def convert_release_classifier(checkpoint: dict, use_ema: bool = False):
         ``(source_key, target_key)`` pairs.
     """
     source = unwrap_state_dict(checkpoint, use_ema=use_ema)
+    # imported here: mogavision.models registers MogaNet in every toolbox,
+    # which ``import mogavision`` (loading this package) need not pay for
+    from mogavision.models.backbones.moganet_keys import (
+        detect_backbone_prefix, filter_backbone_state_dict)
     backbone, dropped = filter_backbone_state_dict(source)
     out, mapping = OrderedDict(), []
     src_prefix = detect_backbone_prefix(source)

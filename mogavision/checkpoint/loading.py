@@ -8,8 +8,6 @@ from typing import Optional
 import torch
 from mmengine.logging import print_log
 
-from mogavision.models.backbones.moganet_keys import filter_backbone_state_dict
-
 from .classes import check_classes, checkpoint_classes, describe_class_change
 from .formats import strip_wrapper_prefix, unwrap_state_dict
 from .legacy import upgrade_legacy_checkpoint
@@ -130,6 +128,8 @@ def load_backbone_checkpoint(model: torch.nn.Module,
     Returns:
         dict: ``missing_keys``, ``unexpected_keys`` and ``dropped_keys``.
     """
+    from mogavision.models.backbones.moganet_keys import \
+        filter_backbone_state_dict  # see formats.convert_release_classifier
     filename, use_ema = resolve_checkpoint(filename, use_ema)
     checkpoint = load_checkpoint_file(filename, map_location=map_location)
     state_dict, dropped = filter_backbone_state_dict(
