@@ -95,6 +95,15 @@ def dataset_metainfo(cfg: Config, dataset: dict) -> Tuple[dict, str]:
             f'the default METAINFO of {getattr(dataset_cls, "__name__", "?")}')
 
 
+def built_metainfo(cfg: Config, dataset: dict) -> dict:
+    """A dataset config's metainfo as the built dataset has it (what the
+    Runner gives evaluators and visualizers): its class's ``METAINFO``
+    updated by the config's ``metainfo``."""
+    meta = dict(getattr(dataset_class(cfg, dataset), 'METAINFO', {}) or {})
+    meta.update(dataset.get('metainfo') or {})
+    return meta
+
+
 def config_dataset_classes(cfg: Config, split: str = 'test'
                            ) -> Optional[tuple]:
     """The class names of a config's ``<split>_dataloader`` dataset without

@@ -16,7 +16,8 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mogavision.config import load_model, resolve_config, task_of
+from mogavision.config import (load_model, resolve_config, split_datasets,
+                               task_of)
 from mogavision.engine.runtime import (apply_common_options,
                                        check_checkpoint_source)
 
@@ -128,11 +129,8 @@ def read_labels(ann_file: str, images: List[str]) -> dict:
 def pipeline_steps(cfg: Config) -> list:
     """The config's test pipeline steps, without annotation loading (the
     analysis tools read bare images)."""
-    loader = cfg.get('test_dataloader') or cfg.get('val_dataloader')
-    dataset = (loader or {}).get('dataset') or {}
-    while 'pipeline' not in dataset and isinstance(dataset.get('dataset'),
-                                                   dict):
-        dataset = dataset['dataset']
+    dataset = next(split_datasets(cfg, 'test'),
+                   next(split_datasets(cfg, 'val'), {}))
     pipeline = dataset.get('pipeline') or cfg.get('test_pipeline')
     if not pipeline:
         raise KeyError('The config has no test_dataloader.dataset.pipeline '

@@ -72,6 +72,8 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
+from mogavision.config import (built_metainfo, dataset_class, dicts_in,
+                               replace_sync_bn, split_datasets)
 from .compare import output_diffs
 
 #: family name -> module that defines (and registers) it
@@ -304,24 +306,12 @@ class ExportFamily:
     def dataset_meta(self) -> dict:
         """The test dataset's metainfo (``classes``, palette, ...), as the
         Runner gives it to evaluators and visualizers."""
-        from mmengine.registry import DATASETS
-        dataset = self.cfg.test_dataloader.dataset
-        while 'dataset' in dataset:  # wrappers
-            dataset = dataset['dataset']
-        dataset_type = dataset['type']
-        if isinstance(dataset_type, str):
-            with DATASETS.switch_scope_and_registry(
-                    self.cfg.default_scope) as registry:
-                dataset_cls = registry.get(dataset_type)
-            if dataset_cls is None:
-                raise KeyError(f'test_dataloader.dataset.type='
-                               f'{dataset_type!r} is not a registered '
-                               f'dataset of {self.cfg.default_scope}.')
-        else:
-            dataset_cls = dataset_type
-        meta = dict(getattr(dataset_cls, 'METAINFO', {}) or {})
-        meta.update(dataset.get('metainfo') or {})
-        return meta
+        dataset = next(split_datasets(self.cfg, 'test'))
+        if dataset_class(self.cfg, dataset) is None:
+            raise KeyError(f'test_dataloader.dataset.type='
+                           f'{dataset["type"]!r} is not a registered '
+                           f'dataset of {self.cfg.default_scope}.')
+        return built_metainfo(self.cfg, dataset)
 
     def postprocessor(self) -> nn.Module:
         """The config's toolbox model built on the ``meta`` device: no
@@ -332,7 +322,6 @@ class ExportFamily:
         if getattr(self, '_postprocessor', None) is None:
             import mogavision.models  # noqa: F401  (MogaNet in every scope)
             from mmengine.registry import MODELS, DefaultScope
-            from mogavision.config import replace_sync_bn
             model_cfg = self.cfg.model.copy()
             replace_sync_bn(model_cfg)
             _drop_init_cfgs(model_cfg)
@@ -345,7 +334,6 @@ class ExportFamily:
     def num_classes(self) -> Optional[int]:
         """Classes the config's model predicts (first ``num_classes`` of the
         model config; pose: keypoints), None when it has none."""
-        from mogavision.config import dicts_in
         for node in dicts_in(self.cfg.model):
             if isinstance(node.get('num_classes'), int):
                 return node['num_classes']
@@ -381,7 +369,6 @@ def _round_up(value: int, divisor: int) -> int:
 
 def _drop_init_cfgs(node):
     """No pretrained downloads when a model is only built for its code."""
-    from mogavision.config import dicts_in
     for part in dicts_in(node):
         part.pop('init_cfg', None)
         if 'pretrained' in part:
@@ -390,9 +377,7 @@ def _drop_init_cfgs(node):
 
 def test_pipeline(cfg: Config) -> list:
     """The test dataloader's pipeline (wrappers unwrapped)."""
-    dataset = cfg.test_dataloader.dataset
-    while 'dataset' in dataset:
-        dataset = dataset['dataset']
+    dataset = next(split_datasets(cfg, 'test'), {})
     return list(dataset.get('pipeline') or cfg.get('test_pipeline') or [])
 
 

@@ -15,6 +15,7 @@ from typing import Dict, Iterator, List, Optional
 import numpy as np
 from mmengine.config import Config
 
+from mogavision.config import leaf_datasets
 from .base import ExportFamily, data_preprocessor_cfg, test_pipeline
 
 #: image files a calibration folder may hold
@@ -25,15 +26,6 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
 DEFAULT_NUM_CALIB = 300
 #: the splits a config's dataset can be calibrated on
 CALIB_SPLITS = ('train', 'val')
-
-
-def _leaf_dataset(dataset: dict) -> dict:
-    """The dataset inside wrappers (RepeatDataset, ClassBalanced...)."""
-    while 'dataset' in dataset:
-        dataset = dataset['dataset']
-    if 'datasets' in dataset:  # ConcatDataset: the first one
-        return _leaf_dataset(dataset['datasets'][0])
-    return dataset
 
 
 def _without_annotations(pipeline: list) -> list:
@@ -116,7 +108,7 @@ class CalibrationData:
                 f'The config has no {split}_dataloader to calibrate on: '
                 'pass --calib-split with another split, or --calib-images '
                 'DIR.')
-        dataset_cfg = dict(_leaf_dataset(loader['dataset']))
+        dataset_cfg = dict(next(leaf_datasets(loader['dataset'])))
         dataset_cfg['pipeline'] = []  # data infos only; loaded lazily
         # mmengine's serialisation fails on an empty split with a numpy
         # error; unserialised, an empty split has length 0 (told below)
@@ -232,7 +224,7 @@ def same_data(cfg: Config, split: str, other: str = 'test') -> bool:
         loader = cfg.get(f'{name}_dataloader')
         if not loader:
             return False
-        leaf = _leaf_dataset(loader['dataset'])
+        leaf = next(leaf_datasets(loader['dataset']))
         datasets.append({k: leaf.get(k) for k in (
             'type', 'data_root', 'ann_file', 'data_prefix', 'split')})
     return datasets[0] == datasets[1]
