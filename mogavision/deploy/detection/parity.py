@@ -141,14 +141,13 @@ def check_on_images(model: nn.Module, onnx_file: str, images: Sequence[str],
     from mmdet.apis import inference_detector
 
     from ..backends import DeployedModel
-    from .family import DetectionFamily
     if not backends:
         raise ValueError('check_on_images needs at least one backend.')
     deployed = {name: DeployedModel(model.cfg, onnx_file, backend=name,
                                     **backend_options)
                 for name in backends}
     family = next(iter(deployed.values())).family
-    if not isinstance(family, DetectionFamily):
+    if family.task != 'det':
         raise ValueError(f'{onnx_file} is a {family.name!r} export, not a '
                          'detector.')
     score_thr, max_per_img, _ = family.test_cfg
