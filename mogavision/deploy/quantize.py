@@ -130,6 +130,40 @@ def check_out_dir(onnx_path: str, out_dir: str) -> None:
 
 
 # ------------------------------------------------------------ quantization
+def fold_constant_casts(model) -> int:
+    """Replace, in place, every ``Cast`` of an initializer by the cast
+    initializer; returns how many were folded.
+
+    NNCF 3.4's first pass (``eliminate_nop_cast``) reads the input type of
+    every ``Cast`` and fails with ``AttributeError: type`` when that input
+    is an initializer (a ``TensorProto`` has no ``type``), which the
+    Cascade R-CNN exports contain. Folding them first gives the same graph
+    values and a graph NNCF can read.
+    """
+    from onnx import helper, numpy_helper
+    graph = model.graph
+    initializers = {t.name: t for t in graph.initializer}
+    graph_inputs = {i.name for i in graph.input}
+    folded = []
+    for node in graph.node:
+        if node.op_type != 'Cast' or node.input[0] not in initializers \
+                or node.input[0] in graph_inputs:
+            continue
+        to = next(helper.get_attribute_value(a) for a in node.attribute
+                  if a.name == 'to')
+        value = numpy_helper.to_array(initializers[node.input[0]])
+        graph.initializer.append(numpy_helper.from_array(
+            value.astype(helper.tensor_dtype_to_np_dtype(to)),
+            node.output[0]))
+        folded.append(node)
+    for node in folded:
+        graph.node.remove(node)
+    outputs = {n for node in folded for n in node.output}
+    for info in [v for v in graph.value_info if v.name in outputs]:
+        graph.value_info.remove(info)
+    return len(folded)
+
+
 def quantize_onnx(model, calibration: CalibrationData, recipe: Int8Recipe):
     """``nncf.quantize`` of an ``onnx.ModelProto`` for CPU; returns the
     quantized ModelProto (QDQ)."""
@@ -137,6 +171,7 @@ def quantize_onnx(model, calibration: CalibrationData, recipe: Int8Recipe):
 
     import nncf
     from nncf.common.logging import nncf_logger
+    fold_constant_casts(model)
     ignored = nncf.IgnoredScope(**ignored_scope(model, recipe),
                                 validate=False)
     level = nncf_logger.level
