@@ -23,6 +23,7 @@ beyond ``max_drop`` writes nothing.
 """
 import copy
 import json
+import numbers
 import os.path as osp
 import shutil
 import tempfile
@@ -238,8 +239,14 @@ def evaluate(cfg: Config, onnx_path: str, backend: str, name: str,
     cfg.experiment_name = f'quantize_{name}'
     runner = build_deployed_runner(cfg, onnx_path, backend=backend,
                                    **backend_options)
-    return {k: float(v) for k, v in runner.test().items()
-            if isinstance(v, (int, float))}
+    return metric_values(runner.test())
+
+
+def metric_values(results: dict) -> Dict[str, float]:
+    """The numbers of an evaluator's results, as floats (mmseg reports
+    numpy float32, which is no Python float)."""
+    return {k: float(v) for k, v in results.items()
+            if isinstance(v, numbers.Real) and not isinstance(v, bool)}
 
 
 def metric_drops(task: str, fp32: Dict[str, float],

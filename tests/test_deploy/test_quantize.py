@@ -20,7 +20,7 @@ from mogavision.deploy.export import export_model, file_sha256
 from mogavision.deploy.int8_recipes import (MOGANET_SPATIAL,
                                             nodes_of_modules, output_tail,
                                             outside_model)
-from mogavision.deploy.quantize import (quantize_export,
+from mogavision.deploy.quantize import (metric_values, quantize_export,
                                         warn_without_int8_units)
 from deploy_helpers import (IMAGES, REPO_ROOT, TINY, image_path, tiny_config,
                             tiny_model)
@@ -184,6 +184,15 @@ def quantize_cls(classifier, tmp_path, **kwargs):
     cfg.work_dir = str(tmp_path / 'work')
     return quantize_export(cfg, kwargs.pop('onnx', classifier['fp32']),
                            str(tmp_path / 'out'), **kwargs)
+
+
+def test_numpy_metrics_are_kept():
+    """mmseg's IoUMetric reports numpy float32 (no Python float): they
+    are metrics too, text is not."""
+    results = {'mIoU': np.float32(98.06), 'aAcc': 99.09,
+               'coco/AP': np.float64(0.5), 'flag': True, 'name': 'x'}
+    assert metric_values(results) == pytest.approx(
+        {'mIoU': 98.06, 'aAcc': 99.09, 'coco/AP': 0.5})
 
 
 def test_max_drop_needs_the_evaluation_split(classifier, tmp_path):
