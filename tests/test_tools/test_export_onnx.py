@@ -14,7 +14,7 @@ TOY_CLS = 'tests/data/configs/toy_moganet_cls.py'
 def test_export_whole_classifier(tmp_path, run_tool):
     out = run_tool(['tools/deployment/export_onnx.py', TOY_CLS, '--out-dir',
                     str(tmp_path), '--deploy'])
-    assert 'cls export, input 1x3x32x32, dynamo exporter, opset 18' in out
+    assert 'cls export, input 1x3x32x32, dynamo exporter, opset 20' in out
     (diff, ) = re.findall(r'output: max \|onnxruntime - torch\| = '
                           r'(\d\.\d+e[-+]\d+)', out)
     assert float(diff) <= 1e-5
