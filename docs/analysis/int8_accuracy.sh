@@ -7,14 +7,14 @@
 # quantize.py, which evaluates the fp32 and INT8 exports on the held-out
 # split and prints both metrics.
 #   bash docs/analysis/int8_accuracy.sh [seg|pose ...]  # default: both
-# WORK=work_dirs/int8_accuracy (the configs' data roots). Rerunning skips the
-# trainings that have a checkpoint.
+# Everything goes to work_dirs/int8_accuracy, where the configs' data roots,
+# annotation and detection files point. Rerunning skips the trainings that
+# have a checkpoint.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 PY="${PYTHON:-python}"
-WORK="${WORK:-work_dirs/int8_accuracy}"
+WORK=work_dirs/int8_accuracy
 CFG=docs/analysis/configs
-TASKS=("${@:-seg pose}")
 
 "$PY" - "$WORK" <<'PYEOF'
 import os.path as osp, sys
@@ -30,27 +30,24 @@ if not osp.isdir(osp.join(work, 'coco')):
                          image_size=(192, 256), max_people=2, seed=0)
 PYEOF
 
-run() {  # run NAME ITERS: train, export, quantize (with its evaluation)
-  local name=$1 iters=$2 options=()
-  [ "$WORK" = work_dirs/int8_accuracy ] || options=(--cfg-options \
-    "train_dataloader.dataset.data_root=$WORK/${3}/" \
-    "val_dataloader.dataset.data_root=$WORK/${3}/" \
-    "test_dataloader.dataset.data_root=$WORK/${3}/")
-  [ -f "$WORK/$name/iter_$iters.pth" ] || "$PY" tools/train.py \
-    "$CFG/$name.py" --work-dir "$WORK/$name" "${options[@]}"
+run() {  # run NAME: train, export, quantize (with its evaluation)
+  local name=$1
+  # the runner names its last checkpoint there (the configs save only the
+  # final one)
+  [ -f "$WORK/$name/last_checkpoint" ] || "$PY" tools/train.py \
+    "$CFG/$name.py" --work-dir "$WORK/$name"
   "$PY" tools/deployment/export_onnx.py "$CFG/$name.py" \
-    "$WORK/$name/iter_$iters.pth" --deploy --out-dir "$WORK/$name/fp32" \
-    "${options[@]}"
+    "$(cat "$WORK/$name/last_checkpoint")" --deploy --out-dir "$WORK/$name/fp32"
   rm -rf "$WORK/$name/int8"
   "$PY" tools/deployment/quantize.py "$CFG/$name.py" \
     "$WORK/$name/fp32/end2end.onnx" --out-dir "$WORK/$name/int8" \
-    --work-dir "$WORK/$name/quantize" "${options[@]}"
+    --work-dir "$WORK/$name/quantize"
 }
 
-for task in ${TASKS[*]}; do
+for task in ${@:-seg pose}; do
   case $task in
-    seg) run upernet_moganet_xt_synthetic 400 ade ;;
-    pose) run topdown_heatmap_moganet_xt_synthetic 300 coco ;;
+    seg) run upernet_moganet_xt_synthetic ;;
+    pose) run topdown_heatmap_moganet_xt_synthetic ;;
     *) echo "unknown task $task: seg or pose" >&2; exit 2 ;;
   esac
 done
